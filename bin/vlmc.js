@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+// The vlmc command. The TypeScript sources are compiled to dist/ by `npm ci` (the `prepare` script).
+import { main } from "../dist/cli/main.js";
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    // An internal error: still one line, never a stack trace unless asked for.
+    process.stderr.write(`vlmc: internal error: ${err && err.message ? err.message : String(err)}\n`);
+    if (process.env.VLMC_DEBUG) process.stderr.write(`${err && err.stack}\n`);
+    process.exitCode = 70;
+  },
+);
