@@ -26,7 +26,8 @@ export interface Io {
 const defaultIo = (): Io => ({
   stdout: (s) => process.stdout.write(s),
   stderr: (s) => process.stderr.write(s),
-  color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR && process.env.TERM !== "dumb",
+  // Diagnostics go to stderr, so colour follows stderr.
+  color: Boolean(process.stderr.isTTY) && !process.env.NO_COLOR && process.env.TERM !== "dumb",
 });
 
 /** Paths in messages: as the user typed them, or relative to the working directory. */

@@ -1,14 +1,15 @@
 // `check`: every stage that can find a mistake without running anything, over one or more
-// files. Today: the front end. The semantic stages join here as they are written.
-import { sortDiagnostics, type Diagnostic, hasErrors } from "./diagnostics/diagnostic.js";
+// files: the front end, then names, values and shapes (analyze.ts).
+import { analyze } from "./analyze.js";
+import { hasErrors, sortDiagnostics, type Diagnostic } from "./diagnostics/diagnostic.js";
 import { FileError, readSpecBytes, type SpecBytes } from "./files.js";
+import type { ReadFile } from "./resolve/program.js";
 import type { SourceFile } from "./source.js";
-import { parseSource, type Parsed } from "./syntax/index.js";
 
 export interface CheckResult {
   /** Diagnostics of every file, sorted by file and position. */
   diagnostics: Diagnostic[];
-  /** Every source file read, by path: what renderers need to show code frames. */
+  /** Every source file read (including files reached by `use`): what renderers need. */
   sources: Map<string, SourceFile>;
   /** Files named by the caller that could not be read at all. */
   unreadable: FileError[];
@@ -16,38 +17,45 @@ export interface CheckResult {
   ok: boolean;
 }
 
-/** Checks source text given in memory (no file system access). */
+/** Checks source text given in memory; files it `use`s are read from disk relative to `path`. */
 export function checkSource(path: string, text: string | Uint8Array): CheckResult {
-  return collect([parseSource(path, text)], []);
+  const result: CheckResult = { diagnostics: [], sources: new Map(), unreadable: [], ok: true };
+  add(result, path, text);
+  return finish(result);
 }
 
 /** Reads and checks spec files. */
 export function check(paths: readonly string[]): CheckResult {
-  const parsed: Parsed[] = [];
-  const unreadable: FileError[] = [];
+  const result: CheckResult = { diagnostics: [], sources: new Map(), unreadable: [], ok: true };
   for (const path of paths) {
-    let file: SpecBytes;
+    let got: SpecBytes;
     try {
-      file = readSpecBytes(path);
+      got = readSpecBytes(path);
     } catch (err) {
       if (err instanceof FileError) {
-        unreadable.push(err);
+        result.unreadable.push(err);
         continue;
       }
       throw err;
     }
-    parsed.push(parseSource(path, file.bytes, file.tooLarge));
+    add(result, path, undefined, (p) => (p === path ? got : readSpecBytes(p)));
   }
-  return collect(parsed, unreadable);
+  return finish(result);
 }
 
-function collect(parsed: Parsed[], unreadable: FileError[]): CheckResult {
-  const sources = new Map<string, SourceFile>();
-  const diagnostics: Diagnostic[] = [];
-  for (const p of parsed) {
-    sources.set(p.source.path, p.source);
-    diagnostics.push(...p.diagnostics);
-  }
-  sortDiagnostics(diagnostics);
-  return { diagnostics, sources, unreadable, ok: !hasErrors(diagnostics) && unreadable.length === 0 };
+function add(result: CheckResult, path: string, text?: string | Uint8Array, read?: ReadFile): void {
+  const a = analyze(path, text, read);
+  for (const [p, parsed] of a.program.files) result.sources.set(p, parsed.source);
+  const seen = new Set(result.diagnostics.map(key));
+  for (const d of a.diagnostics) if (!seen.has(key(d))) result.diagnostics.push(d);
+}
+
+function key(d: Diagnostic): string {
+  return `${d.code}\0${d.span.file}\0${d.span.start}\0${d.message}`;
+}
+
+function finish(result: CheckResult): CheckResult {
+  sortDiagnostics(result.diagnostics);
+  result.ok = !hasErrors(result.diagnostics) && result.unreadable.length === 0;
+  return result;
 }

@@ -58,7 +58,7 @@ export const catalogue = {
   ),
   E0007: e(
     "invalid escape",
-    "A string contains a backslash escape the language does not define. Valid escapes: `\\n`, `\\t`, `\\r`, `\\\\`, `\\\"`, `\\u{...}`.",
+    "A string contains a backslash escape the language does not define. Valid escapes: `\\n`, `\\t`, `\\r`, `\\0`, `\\\\`, `\\\"`, `\\u{...}`.",
     "Write a valid escape, or `\\\\` for a literal backslash.",
   ),
   E0008: e(
@@ -106,6 +106,211 @@ export const catalogue = {
     "missing language version",
     "The file does not start with a language version declaration. vlmc assumes the current version, but a future vlmc may read the file differently.",
     "Add `vlm 0.1` as the file's first line.",
+  ),
+  // ---- names and references ----
+  E0201: e(
+    "unknown name",
+    "A name that is not a `let` constant, a block parameter, a setting of the enclosing section, or a section of the model.",
+    "Fix the spelling (the message suggests the closest name), or define it with `let`.",
+  ),
+  E0202: e(
+    "unknown setting",
+    "A setting that the section (or the preset it uses) does not have. Misspelt settings are never ignored silently.",
+    "Fix the spelling, or see docs/layers.md for the settings each section and preset accepts.",
+  ),
+  E0203: e(
+    "unknown layer kind",
+    "A layer in a chain that is neither a built-in layer kind nor a `block` defined in this file or a file it `use`s.",
+    "Fix the spelling, or define the block with `block name(params) { ... }`.",
+  ),
+  E0204: e(
+    "reference cycle",
+    "A value depends on itself, directly or through other values.",
+    "Give one of the values in the cycle a literal value.",
+  ),
+  E0205: e(
+    "defined twice",
+    "The same setting, argument, constant, block, model, section or stage is defined twice where one definition is allowed.",
+    "Remove one of them (for a deliberate change of a base model, use `extends` and an override).",
+  ),
+  E0206: e(
+    "unknown section or preset",
+    "A section the language does not know (a model has `tokenizer`, `encoder`, `projector`, `decoder` and `train`), or a preset or tokenizer kind that does not exist.",
+    "Fix the spelling; see docs/layers.md for the presets.",
+  ),
+  E0207: e(
+    "cannot read used file",
+    "A `use \"file.vlm\"` names a file that cannot be read. Paths are relative to the file that contains the `use`.",
+    "Fix the path.",
+  ),
+  E0208: e(
+    "use cycle",
+    "Files `use` each other in a cycle.",
+    "Move what both files need into a third file that both `use`.",
+  ),
+  E0209: e(
+    "unknown base model or override",
+    "`extends` names a model that is not defined, or an override `section.key: value` names a section or stage the model does not have.",
+    "Fix the name; `use` the file that defines the base model.",
+  ),
+  E0210: e(
+    "missing setting",
+    "A required setting or argument is not given, and it has no default.",
+    "Add it; the message says what it means.",
+  ),
+  E0211: e(
+    "wrong arguments",
+    "A layer, block or call gets more positional arguments than it takes, or a named argument it does not have.",
+    "Check the arguments against the layer's signature in docs/layers.md.",
+  ),
+  E0212: e(
+    "no model",
+    "The file has a `train` section but no model to train, or a model was asked for by a name the file does not define.",
+    "Declare `model NAME { ... }` in the file, or fix the name.",
+  ),
+  E0213: e(
+    "misplaced entry",
+    "An entry that cannot stand where it is: a layer chain in a section that takes only settings (such as `tokenizer`), a preset section that also has a layer chain, or a section nested where none is allowed.",
+    "Move the entry to the section it belongs to.",
+  ),
+  // ---- shapes ----
+  E0301: e(
+    "image not divisible by patch",
+    "The image height and width must be multiples of the patch size, so that the image splits into whole patches.",
+    "Change `image` or `patch` (the message lists the patch sizes that fit).",
+  ),
+  E0302: e(
+    "width not divisible by heads",
+    "Multi-head attention splits the width into `heads` equal parts (and grouped key/value heads must divide the heads).",
+    "Change `heads` or the width (the message lists the head counts that divide it).",
+  ),
+  E0303: e(
+    "residual changes shape",
+    "The body of a `residual { ... }` must output the shape it receives, since its output is added to its input.",
+    "End the body with a layer that restores the width, e.g. `linear(dim)`.",
+  ),
+  E0304: e(
+    "projector input width mismatch",
+    "The projector's first layer must take the encoder's output width.",
+    "Write the width as `encoder.dim`, or change the encoder.",
+  ),
+  E0305: e(
+    "projector output width mismatch",
+    "The projector's output is joined to the decoder's token embeddings, so it must have the decoder's width.",
+    "Write `linear(decoder.dim)` as the projector's last linear layer, or change the decoder's `dim`.",
+  ),
+  E0306: e(
+    "context too small",
+    "The decoder's context (its position table) must hold the visual tokens and at least one text token.",
+    "Raise the decoder's `context`, or give the encoder fewer output tokens (`output: cls` or a bigger `patch`).",
+  ),
+  E0307: e(
+    "vocabulary mismatch",
+    "The decoder's vocabulary must equal the tokenizer's size, or tokens would index past the embedding table (or never use part of it).",
+    "Leave `vocab` out (it defaults to `tokenizer.size`) or write `vocab: tokenizer.size`.",
+  ),
+  E0308: e(
+    "layer cannot take this input",
+    "A layer received a tensor of a rank or width it cannot take: for example a `linear` on an image before the patch embedding, or a patch embedding on a sequence.",
+    "Reorder the chain; the message shows the shape the layer received.",
+  ),
+  E0309: e(
+    "restated value differs",
+    "A setting restates a value vlmc derives (such as the encoder's visual token count), and the two differ.",
+    "Remove the setting (the derived value is used), or fix the values it derives from.",
+  ),
+  E0310: e(
+    "no visual tokens",
+    "The encoder outputs no tokens (the seed model raises at run time in this case; vlmc catches it here).",
+    "Check `output`, `cls` and the image and patch sizes.",
+  ),
+  E0311: e(
+    "model too large",
+    "The model expands (presets, blocks, repeats) into more layers than vlmc accepts (20,000). Nothing real is this deep; a nested `repeat` probably multiplies more than intended.",
+    "Lower the repeat counts.",
+  ),
+  // ---- values and settings ----
+  E0401: e(
+    "wrong type",
+    "A value of the wrong type: a string where a number is needed, a number where dims are needed, and so on.",
+    "Write a value of the type the message names.",
+  ),
+  E0402: e(
+    "value out of range",
+    "A number outside the range its setting accepts: a width of 0, a dropout of 1.5, a learning rate of -1, or a size so large that no machine could allocate it.",
+    "Use a value inside the range the message gives.",
+  ),
+  E0403: e(
+    "not an integer",
+    "A dimension or count that evaluates to a fraction, e.g. `dim / 3` when `dim` is 128.",
+    "Change the arithmetic so it divides exactly.",
+  ),
+  E0404: e(
+    "division by zero",
+    "A constant expression divides by zero.",
+    "Check the values the expression uses.",
+  ),
+  E0405: e(
+    "unknown value",
+    "A setting that takes one of a few names (such as `output: cls | patches | pool`) got another.",
+    "Use one of the names the message lists.",
+  ),
+  // ---- training ----
+  E0501: e(
+    "unknown module in stage",
+    "A stage's `train: [...]` names something that is not a module of the model.",
+    "Use `encoder`, `projector` and/or `decoder`.",
+  ),
+  E0502: e(
+    "stage trains nothing",
+    "A stage whose `train` list is empty would run the model without changing any weight.",
+    "List the modules the stage trains, or remove the stage.",
+  ),
+  E0503: e(
+    "stage length",
+    "A stage must say how long it runs with exactly one of `steps` or `epochs`.",
+    "Give exactly one of them.",
+  ),
+  E0504: e(
+    "file not found",
+    "A data source or a weights file names a file that does not exist. Paths are relative to the spec file's folder.",
+    "Fix the path.",
+  ),
+  E0505: e(
+    "bad optimizer or schedule",
+    "An optimizer or schedule setting that cannot work: warm-up longer than the stage, betas outside [0, 1), a non-positive learning rate.",
+    "Use a value inside the range the message gives.",
+  ),
+  E0506: e(
+    "no stages",
+    "A `train` section without any `stage NAME { ... }`.",
+    "Add a stage.",
+  ),
+  W0501: w(
+    "module never trained",
+    "A module is frozen in every stage and is given no pretrained weights: its random initial weights stay random, which is rarely intended.",
+    "Train it in some stage, or give it pretrained `weights`.",
+  ),
+  W0502: w(
+    "step may not fit in memory",
+    "The estimated peak memory of a training step of this stage exceeds what the default (wasm) backend can address (4 GiB).",
+    "Use gradient accumulation with the micro-batch the message suggests (`accumulate: N`), or a smaller batch.",
+  ),
+  W0401: w(
+    "repeated character",
+    "A character appears more than once in a tokenizer's alphabet; the duplicate is ignored.",
+    "Remove the duplicate.",
+  ),
+  // ---- IR ----
+  E0601: e(
+    "invalid IR",
+    "An IR document (JSON or YAML) does not match the IR schema (schemas/ir.schema.json).",
+    "Fix the field the message names; an IR written by `vlmc compile --emit ir|yaml` is always valid.",
+  ),
+  E0602: e(
+    "unreadable IR",
+    "An IR file is not valid JSON or YAML, or declares an IR version this vlmc does not read.",
+    "Regenerate it with `vlmc compile --emit ir|yaml`.",
   ),
 } as const satisfies Record<string, CodeInfo>;
 

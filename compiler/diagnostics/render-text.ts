@@ -30,7 +30,10 @@ export function renderOne(d: Diagnostic, sources: ReadonlyMap<string, SourceFile
   const out: string[] = [];
   out.push(`${c.bold(sevColor(`${d.severity}[${d.code}]`))}${c.bold(`: ${d.message}`)}`);
 
-  const marks: Mark[] = [{ span: d.span, label: d.label ?? "", primary: true }, ...d.related.map((r) => ({ span: r.span, label: r.label, primary: false }))];
+  const marks: Mark[] = [
+    { span: d.span, label: d.label ?? "", primary: true },
+    ...d.related.map((r) => ({ span: shownEnd(r.span, sources.get(r.span.file)), label: r.label, primary: false })),
+  ];
   const lineNumbers = marks.map((m) => sources.get(m.span.file)?.position(m.span.start).line ?? 0);
   const gutter = String(Math.max(...lineNumbers, 1)).length;
   const pad = " ".repeat(gutter);
@@ -54,10 +57,12 @@ export function renderOne(d: Diagnostic, sources: ReadonlyMap<string, SourceFile
     }
     const lines = [...byLine.keys()].sort((a, b) => a - b);
     lines.forEach((line, li) => {
-      if (li > 0 && line > lines[li - 1]! + 1) out.push(c.blue(`${pad}...`));
+      // A gap of one line is shown (it costs no more room than `...`); longer gaps are elided.
+      if (li > 0 && line === lines[li - 1]! + 2) out.push(`${c.blue(String(line - 1).padStart(gutter))} ${bar} ${lineWindow(src, line - 1, null).text}`.trimEnd());
+      else if (li > 0 && line > lines[li - 1]! + 2) out.push(c.blue(`${pad}...`));
       const lineMarks = byLine.get(line)!.sort((a, b) => a.span.start - b.span.start);
       const window = lineWindow(src, line, lineMarks[0]!.span);
-      out.push(`${c.blue(String(line).padStart(gutter))} ${bar} ${window.text}`);
+      out.push(`${c.blue(String(line).padStart(gutter))} ${bar} ${window.text}`.trimEnd());
       // One underline row per mark, right-most first so labels do not overlap.
       for (const m of [...lineMarks].reverse()) {
         const startCol = src.position(m.span.start).column;
@@ -77,6 +82,19 @@ export function renderOne(d: Diagnostic, sources: ReadonlyMap<string, SourceFile
   return `${out.join("\n")}\n`;
 }
 
+/**
+ * A related span that only marks the end of the file ("the file ends here") is shown right
+ * after the file's last character rather than on the empty line after its final newline, so
+ * the reader sees the code that ends there. Primary spans are shown where they are, so the
+ * `-->` location always agrees with the JSON output.
+ */
+function shownEnd(span: Span, src: SourceFile | undefined): Span {
+  if (!src || span.start !== span.end || span.start !== src.text.length) return span;
+  let end = src.text.length;
+  while (end > 0 && /\s/.test(src.text[end - 1]!)) end--;
+  return end === 0 || end === src.text.length ? span : { ...span, start: end, end };
+}
+
 interface Window {
   text: string; // what is printed (sanitised, maybe elided)
   raw: string[]; // the shown code points, sanitised
@@ -87,9 +105,9 @@ interface Window {
 }
 
 /** The part of a (possibly huge) line shown around `span`, with control characters made visible. */
-function lineWindow(src: SourceFile, line: number, span: Span): Window {
+function lineWindow(src: SourceFile, line: number, span: Span | null): Window {
   const all = Array.from(src.lineText(line));
-  const col = src.position(span.start).column - 1;
+  const col = span ? src.position(span.start).column - 1 : 0;
   let offset = 0;
   if (all.length > MAX_SHOWN) offset = Math.max(0, Math.min(col - 20, all.length - MAX_SHOWN));
   const raw = all.slice(offset, offset + MAX_SHOWN).map(sanitize);

@@ -263,7 +263,7 @@ class AstBuilder extends BaseVisitor {
     if (DECIMAL.test(text)) {
       return { kind: "Number", value: Number(text.replace(/_/g, "")), text, integer: false, span };
     }
-    if (/^[0-9]+(?:x[0-9]+)+$/.test(text)) {
+    if (/^[0-9]+(?:x[0-9]+)+$/.test(text) && !/^0x/.test(text)) {
       let at = span.start;
       const dims: A.Expr[] = text.split("x").map((part) => {
         const s = this.src.span(at, at + part.length);
@@ -306,7 +306,8 @@ class AstBuilder extends BaseVisitor {
         i += m[0].length;
         continue;
       }
-      const len = next === undefined ? 1 : 1 + Array.from(next)[0]!.length;
+      // The escaped character may be astral (two UTF-16 units): `next` holds only the first.
+      const len = next === undefined ? 1 : 1 + String.fromCodePoint(inner.codePointAt(i + 1)!).length;
       this.diagnostics.push(
         diagnostic("E0007", this.src.span(escStart, escStart + len), `invalid escape \`${inner.slice(i, i + len)}\` in a string`, {
           label: "unknown escape",
@@ -348,7 +349,10 @@ function foldArithmetic(operands: A.Expr[], ops: string[]): A.Expr {
 function malformedHelp(text: string): string {
   if (/^[0-9]+\.$/.test(text)) return `write \`${text}0\` or \`${text.slice(0, -1)}\``;
   if (/^0[xX]/.test(text)) return "hexadecimal numbers are not supported; write the decimal value";
-  if (/^[0-9]+[A-Za-z_]/.test(text)) return "names cannot start with a digit, and there is no implicit multiplication: write `2 * dim`";
+  if (/^[0-9]+[A-Za-z_]/.test(text)) {
+    const m = /^([0-9]+)([A-Za-z_][A-Za-z0-9_]*)$/.exec(text);
+    return m ? `names cannot start with a digit; if you meant a product, write \`${m[1]} * ${m[2]}\`` : "names cannot start with a digit";
+  }
   return "numbers look like `128`, `0.1`, `1e-3` or `1_000`";
 }
 

@@ -9,4 +9,4 @@ const require = createRequire(import.meta.url);
 const bundle = join(dirname(require.resolve("chevrotain")), "..", "chevrotain.mjs");
 const chevrotain = (await import(pathToFileURL(bundle).href)) as typeof import("chevrotain");
 
-export const { createToken, Lexer, CstParser, EOF } = chevrotain;
+export const { createToken, Lexer, CstParser, EOF, createSyntaxDiagramsCode } = chevrotain;

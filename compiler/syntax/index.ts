@@ -8,7 +8,7 @@ import type { SourceFile } from "../source.js";
 import type * as A from "./ast.js";
 import { checkBrackets } from "./brackets.js";
 import { buildAst } from "./build-ast.js";
-import { Cross, False, Identifier, LBracket, NumberLike, StringLit, tokenize, True, UnterminatedString } from "./lexer.js";
+import { Colon, Cross, Equals, False, Identifier, LBracket, NumberLike, StringLit, tokenize, True, UnterminatedString } from "./lexer.js";
 import { describeToken } from "./messages.js";
 import { parseTokens } from "./parser.js";
 
@@ -38,7 +38,7 @@ export function parseSource(path: string, input: Uint8Array | string, totalSize?
     const decodedHead = decode(path, head);
     const source = decodedHead.source;
     if (decodedHead.binary) return finish(source, null, decodedHead.diagnostics);
-    const d = diagnostic("E0009", source.span(0, 0), `file is too large to be a spec (${(size / 1048576).toFixed(1)} MiB)`, {
+    const d = diagnostic("E0009", source.span(0, 0), `file is too large to be a spec (${mebibytes(size)} MiB)`, {
       notes: [`the limit is ${MAX_SPEC_BYTES / 1048576} MiB; a spec of 10,000 lines is about 0.4 MiB`],
       help: ["check that you passed the right file"],
     });
@@ -90,17 +90,34 @@ export function parseSource(path: string, input: Uint8Array | string, totalSize?
     if (diags.length > 2 * MAX_ERRORS_PER_FILE) break;
     const at = offsetOf(e, source);
     if (at >= brackets.firstErrorOffset) continue; // follow-on errors of a bracket problem
-    const line = source.position(at).line;
+    const line = source.lineIndex(at) + 1; // not position(): its column costs O(line length)
     if (seenLines.has(line)) continue; // one syntax error per line: the rest are usually echoes
     seenLines.add(line);
     diags.push(parserDiagnostic(e, lexed.tokens, source));
   }
 
+  if (!cst) {
+    // The parser gave up (parser.ts, MAX_PARSE_ERRORS): say so, unless E0105 will anyway.
+    if (diags.filter((d) => d.severity === "error").length < MAX_ERRORS_PER_FILE) {
+      const at = errors.length ? offsetOf(errors[errors.length - 1]!, source) : source.text.length;
+      diags.push(
+        diagnostic("E0105", source.span(at, at), `too many syntax errors; stopped parsing after ${errors.length}`, {
+          help: ["fix the errors above (the first ones often cause the rest) and check again"],
+        }),
+      );
+    }
+    return finish(source, null, diags);
+  }
   const built = buildAst(cst, source);
   for (const d of built.diagnostics) diags.push(d);
   const ast = built.file;
   checkVersion(ast, source, diags);
   return finish(source, ast, diags);
+}
+
+/** Rounded up, so that a file just over the limit never reads as "1.0 MiB". */
+function mebibytes(size: number): string {
+  return (Math.ceil((size / 1048576) * 10) / 10).toFixed(1);
 }
 
 function checkVersion(ast: A.File, source: SourceFile, diags: Diagnostic[]): void {
@@ -131,6 +148,7 @@ function finish(source: SourceFile, ast: A.File | null, diags: Diagnostic[]): Pa
       const more = diags.filter((x) => x.severity === "error").length - MAX_ERRORS_PER_FILE;
       kept.push(
         diagnostic("E0105", d.span, `too many errors; ${more} more not shown`, {
+          label: `error ${MAX_ERRORS_PER_FILE + 1}: reporting stops here`,
           help: ["fix the errors above (the first ones often cause the rest) and check again"],
         }),
       );
@@ -160,8 +178,12 @@ function parserDiagnostic(e: IRecognitionException, tokens: IToken[], source: So
     // `heads 8`: the most common slip in a settings block.
     message = `expected \`:\` after \`${prev.image}\`, found ${found}`;
     help.push(`settings are written \`name: value\`: \`${prev.image}: ${t.image}\``);
+  } else if (prev && isNameToken(prev) && t.tokenType === Equals && !/expected `:`/.test(e.message)) {
+    // `scale = 1.0` or `adam(lr = 1e-3)`: a `let`'s `=` where a setting's `:` belongs.
+    message = `expected \`:\` after \`${prev.image}\`, found \`=\``;
+    help.push("settings and named arguments are written `name: value`; `=` is for `let name = value`");
   }
-  if (t.tokenType === Cross) help.push("`x` is reserved for dims such as `96 x 96 x 3`; choose another name");
+  if (t.tokenType === Cross || (prev?.tokenType === Cross && !atEof && t.tokenType === Colon)) help.push("`x` is reserved for dims such as `96 x 96 x 3`; choose another name");
   return diagnostic("E0101", source.span(start, end), message, { label: atEof ? "the file ends here" : "unexpected here", help });
 }
 

@@ -5,10 +5,36 @@ import { CstParser, EOF } from "./chevrotain.js";
 import * as T from "./lexer.js";
 import { messages } from "./messages.js";
 
+/**
+ * Parsing stops after this many syntax errors. Recovery costs chevrotain a few tens of
+ * microseconds per error (and may scan ahead), so a 1 MiB file of stray tokens, one error
+ * each, would otherwise take tens of seconds and a gigabyte; far more than are ever shown.
+ */
+export const MAX_PARSE_ERRORS = 1000;
+
+class TooManyParseErrors extends Error {}
+
+type SavesErrors = { SAVE_ERROR(error: IRecognitionException): IRecognitionException };
+const chevrotainSaveError = (CstParser.prototype as unknown as SavesErrors).SAVE_ERROR;
+
 class VlmParser extends CstParser {
+  /** Errors saved in the current parse; see MAX_PARSE_ERRORS. */
+  savedErrors = 0;
+  gaveUp = false;
+
   constructor() {
     super(T.allTokens, { recoveryEnabled: true, maxLookahead: 3, errorMessageProvider: messages });
     this.performSelfAnalysis();
+  }
+
+  /** chevrotain's hook for every syntax error: aborts the parse once there are too many. */
+  SAVE_ERROR(error: IRecognitionException): IRecognitionException {
+    if (this.gaveUp) return error; // chevrotain's end-of-parse check, after the abort
+    if (++this.savedErrors > MAX_PARSE_ERRORS) {
+      this.gaveUp = true;
+      throw new TooManyParseErrors();
+    }
+    return chevrotainSaveError.call(this, error);
   }
 
   // file := versionDecl? topItem*
@@ -85,7 +111,7 @@ class VlmParser extends CstParser {
     this.SUBRULE(this.body);
   });
 
-  // section := NAME NAME? args? body          e.g. `encoder vit { ... }`, `train { ... }`
+  // section := NAME NAME? body          e.g. `encoder vit { ... }`, `train { ... }`
   section = this.RULE("section", () => {
     this.CONSUME(T.Identifier);
     this.OPTION(() => this.CONSUME2(T.Identifier));
@@ -269,14 +295,22 @@ function isName(t: TokenType): boolean {
 export const parser = new VlmParser();
 
 export interface ParseResult {
-  cst: CstNode;
+  /** Null when parsing stopped after MAX_PARSE_ERRORS errors. */
+  cst: CstNode | null;
   errors: IRecognitionException[];
 }
 
 export function parseTokens(tokens: IToken[]): ParseResult {
   parser.input = tokens;
-  const cst = parser.file();
-  return { cst, errors: parser.errors };
+  parser.savedErrors = 0;
+  parser.gaveUp = false;
+  try {
+    const cst = parser.file();
+    return { cst, errors: parser.errors };
+  } catch (err) {
+    if (err instanceof TooManyParseErrors) return { cst: null, errors: parser.errors };
+    throw err;
+  }
 }
 
 export { EOF };

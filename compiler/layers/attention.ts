@@ -1,0 +1,84 @@
+// attention(heads, ...): multi-head self-attention, bidirectional (encoder) or causal
+// (decoder), with optional grouped key/value heads and rotary positions.
+// Shapes: x [B, N, D] -> q [B, heads, N, hd], k, v [B, kv_heads, N, hd] -> [B, N, D].
+import { bool, float, int, oneOf } from "../resolve/types.js";
+import { divisors, expectSequence, type LayerKind } from "./kind.js";
+
+export const attention: LayerKind = {
+  name: "attention",
+  doc: "Multi-head self-attention with an output projection. Query/key/value/output weights are `q`, `k`, `v`, `o`.",
+  args: [
+    { name: "heads", type: int(1, 4096), doc: "number of heads; must divide the width" },
+    { name: "kv_heads", type: int(0, 4096), default: 0, doc: "key/value heads for grouped-query attention (default: `heads`)" },
+    { name: "causal", type: bool, default: false, doc: "mask future positions (decoders)" },
+    {
+      name: "scale",
+      type: { t: "either", of: [oneOf("head", "dim"), float(0, undefined, { minExclusive: true })], describe: "`head`, `dim` or a number" },
+      default: "head",
+      doc: "scores are multiplied by width^-0.5: `head` uses the head width (standard), `dim` the model width (the seed's quirk), or give the factor",
+    },
+    { name: "qkv_bias", type: bool, default: false, doc: "biases on the query/key/value projections" },
+    { name: "out_bias", type: bool, default: true, doc: "bias on the output projection" },
+    { name: "rope", type: bool, default: false, doc: "rotary position embedding on queries and keys" },
+    { name: "rope_base", type: float(1), default: 10000, doc: "RoPE frequency base" },
+    { name: "dropout", type: float(0, 1, { maxExclusive: true }), default: 0, doc: "dropout on attention weights and on the output" },
+  ],
+  shape(ctx) {
+    const d = expectSequence(ctx, "`attention`");
+    if (d === null) return null;
+    const heads = ctx.args.heads as number;
+    const kv = (ctx.args.kv_heads as number) || heads;
+    ctx.node.args.kv_heads = kv;
+    if (d % heads !== 0) {
+      return ctx.report("E0302", `width ${d} is not divisible by ${heads} heads`, {
+        at: ctx.argSpan("heads"),
+        label: `${d} / ${heads} = ${(d / heads).toFixed(2)}`,
+        related: [{ span: ctx.input.origin, label: `the width ${d} comes from here` }],
+        help: [`head counts that divide ${d}: ${divisors(d, 1, 64).join(", ")}`],
+      });
+    }
+    if (heads % kv !== 0) {
+      return ctx.report("E0302", `${heads} query heads cannot be grouped over ${kv} key/value heads`, {
+        at: ctx.argSpan("kv_heads"),
+        label: `${heads} / ${kv} is not whole`,
+        help: [`key/value head counts that divide ${heads}: ${divisors(heads, 1, heads).join(", ")}`],
+      });
+    }
+    if (ctx.args.rope && (d / heads) % 2 !== 0) {
+      return ctx.report("E0302", `rotary positions need an even head width, found ${d / heads}`, {
+        at: ctx.argSpan("heads"),
+        help: [`choose heads so that ${d} / heads is even`],
+      });
+    }
+    return { ...ctx.input };
+  },
+  params(args, input) {
+    const d = input[2] as number;
+    const hd = d / (args.heads as number);
+    const kvw = (args.kv_heads as number) * hd;
+    const w = (name: string, out: number) => ({ name: `${name}.weight`, shape: [d, out], init: { kind: "xavier_uniform" as const }, decay: true });
+    const b = (name: string, out: number) => ({ name: `${name}.bias`, shape: [out], init: { kind: "zeros" as const }, decay: false });
+    return [
+      w("q", d),
+      ...(args.qkv_bias ? [b("q", d)] : []),
+      w("k", kvw),
+      ...(args.qkv_bias ? [b("k", kvw)] : []),
+      w("v", kvw),
+      ...(args.qkv_bias ? [b("v", kvw)] : []),
+      w("o", d),
+      ...(args.out_bias ? [b("o", d)] : []),
+    ];
+  },
+  flops(args, input) {
+    const [bsz, n, d] = input as [number, number, number];
+    const kvw = ((args.kv_heads as number) || (args.heads as number)) * (d / (args.heads as number));
+    const proj = 2 * bsz * n * d * (2 * d + 2 * kvw);
+    const scores = 2 * bsz * n * n * d * 2; // q k^T and p v
+    return proj + scores + 5 * bsz * (args.heads as number) * n * n; // + softmax
+  },
+  saved(args, input) {
+    const [bsz, n, d] = input as [number, number, number];
+    // x, q, k, v, the scores and the probabilities per head, the merged heads.
+    return bsz * n * d * 5 + 2 * bsz * (args.heads as number) * n * n;
+  },
+};

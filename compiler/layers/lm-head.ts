@@ -1,0 +1,28 @@
+// lm_head(vocab, tied): [B, N, D] -> logits [B, N, vocab]; with `tied` it reuses the token
+// embedding table (transposed) instead of its own weight.
+import { bool, int } from "../resolve/types.js";
+import { expectSequence, type LayerKind } from "./kind.js";
+
+export const lmHead: LayerKind = {
+  name: "lm_head",
+  doc: "Logits over the vocabulary; `tied` reuses the token embedding table.",
+  args: [
+    { name: "vocab", type: int(), doc: "vocabulary size" },
+    { name: "tied", type: bool, default: false, doc: "share the token embedding's weight" },
+    { name: "bias", type: bool, default: false, doc: "a learned bias per token" },
+  ],
+  internal: true,
+  shape(ctx) {
+    if (expectSequence(ctx, "`lm_head`") === null) return null;
+    const s = ctx.input.shape;
+    return { shape: [s[0]!, s[1]!, ctx.args.vocab as number], origin: ctx.argSpan("vocab") };
+  },
+  params(args, input) {
+    const v = args.vocab as number;
+    return [
+      ...(args.tied ? [] : [{ name: "weight", shape: [input[2] as number, v], init: { kind: "normal" as const, std: 0.02 }, decay: true }]),
+      ...(args.bias ? [{ name: "bias", shape: [v], init: { kind: "zeros" as const }, decay: false }] : []),
+    ];
+  },
+  flops: (args, input) => 2 * input[0]! * input[1]! * input[2]! * (args.vocab as number),
+};

@@ -1,0 +1,43 @@
+// mlp(hidden, activation): linear -> activation -> linear (the transformer feed-forward).
+import { bool, float, int, oneOf } from "../resolve/types.js";
+import { expectSequence, type LayerKind } from "./kind.js";
+
+export const mlp: LayerKind = {
+  name: "mlp",
+  doc: "Feed-forward block: `fc1` [D, hidden] -> activation -> `fc2` [hidden, out] -> dropout.",
+  args: [
+    { name: "hidden", type: int(), doc: "hidden width (4 x width in GPT-2 and ViT)" },
+    { name: "activation", type: oneOf("gelu", "gelu_tanh", "relu", "silu"), default: "gelu", doc: "`gelu` (exact), `gelu_tanh`, `relu` or `silu`" },
+    { name: "out", type: int(0), default: 0, doc: "output width (default: the input width)" },
+    { name: "bias", type: bool, default: true, doc: "biases on both layers" },
+    { name: "dropout", type: float(0, 1, { maxExclusive: true }), default: 0, doc: "dropout after the second layer" },
+  ],
+  shape(ctx) {
+    const d = expectSequence(ctx, "`mlp`");
+    if (d === null) return null;
+    const out = (ctx.args.out as number) || d;
+    ctx.node.args.out = out;
+    const s = ctx.input.shape;
+    return { shape: [s[0]!, s[1]!, out], origin: ctx.args.out === d ? ctx.input.origin : ctx.argSpan("out"), ...(ctx.input.cls ? { cls: true } : {}) };
+  },
+  params(args, input) {
+    const d = input[2] as number;
+    const h = args.hidden as number;
+    const out = args.out as number;
+    return [
+      { name: "fc1.weight", shape: [d, h], init: { kind: "xavier_uniform" }, decay: true },
+      ...(args.bias ? [{ name: "fc1.bias", shape: [h], init: { kind: "zeros" as const }, decay: false }] : []),
+      { name: "fc2.weight", shape: [h, out], init: { kind: "xavier_uniform" }, decay: true },
+      ...(args.bias ? [{ name: "fc2.bias", shape: [out], init: { kind: "zeros" as const }, decay: false }] : []),
+    ];
+  },
+  flops(args, input) {
+    const rows = input[0]! * input[1]!;
+    const h = args.hidden as number;
+    return 2 * rows * input[2]! * h + 2 * rows * h * (args.out as number) + 8 * rows * h;
+  },
+  saved(args, input) {
+    const rows = input[0]! * input[1]!;
+    return rows * (input[2]! + 2 * (args.hidden as number) + (args.out as number));
+  },
+};

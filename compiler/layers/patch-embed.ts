@@ -1,0 +1,55 @@
+// patch_embed(patch, dim, cls): cut an image into patch x patch squares, project each to `dim`
+// (a conv with kernel = stride = patch, written as reshape + matmul so that every backend can
+// differentiate it), and optionally put a learned CLS token in front.
+import { bool, int, LIMITS } from "../resolve/types.js";
+import { divisors, formatShape, type LayerKind } from "./kind.js";
+
+export const patchEmbed: LayerKind = {
+  name: "patch_embed",
+  doc: "Image [B, H, W, C] -> tokens [B, (H/patch)*(W/patch) (+1 with cls), dim].",
+  args: [
+    { name: "patch", type: int(1, LIMITS.image), doc: "patch side in pixels; must divide the image height and width" },
+    { name: "dim", type: int(), doc: "token width" },
+    { name: "cls", type: bool, default: false, doc: "prepend a learned CLS token" },
+    { name: "bias", type: bool, default: true, doc: "add a learned bias to each patch projection" },
+  ],
+  shape(ctx) {
+    const s = ctx.input.shape;
+    if (s.length !== 4) {
+      return ctx.report("E0308", `\`patch_embed\` needs an image [B, H, W, C], found ${formatShape(s)}`, {
+        label: `receives ${formatShape(s)}`,
+        help: ["`patch_embed` must be the encoder's first layer"],
+      });
+    }
+    const [b, h, w] = s as [string, number, number, number];
+    const p = ctx.args.patch as number;
+    if (h % p !== 0 || w % p !== 0) {
+      const both = [...new Set([...divisors(h, 2, Math.min(h, w)).filter((d) => w % d === 0)])];
+      return ctx.report("E0301", `image ${h} x ${w} does not split into ${p} x ${p} patches`, {
+        at: ctx.argSpan("patch"),
+        label: `${h % p !== 0 ? `${h} = ${Math.floor(h / p)} x ${p} + ${h % p}` : `${w} = ${Math.floor(w / p)} x ${p} + ${w % p}`}`,
+        related: [{ span: ctx.input.origin, label: `the image is ${h} x ${w}` }],
+        help: [
+          `patch sizes that divide ${h} x ${w}: ${both.slice(0, 10).join(", ")}`,
+          `or resize the image to ${Math.round(h / p) * p || p} x ${Math.round(w / p) * p || p}`,
+        ],
+      });
+    }
+    const tokens = (h / p) * (w / p) + (ctx.args.cls ? 1 : 0);
+    return { shape: [b, tokens, ctx.args.dim as number], origin: ctx.argSpan("dim"), ...(ctx.args.cls ? { cls: true } : {}) };
+  },
+  params(args, input) {
+    const p = args.patch as number;
+    const c = input[3] as number;
+    const d = args.dim as number;
+    return [
+      { name: "weight", shape: [p * p * c, d], init: { kind: "xavier_uniform" }, decay: true },
+      ...(args.bias ? [{ name: "bias", shape: [d], init: { kind: "zeros" as const }, decay: false }] : []),
+      ...(args.cls ? [{ name: "cls", shape: [d], init: { kind: "zeros" as const }, decay: false }] : []),
+    ];
+  },
+  flops(args, input, output) {
+    const p = args.patch as number;
+    return 2 * input[0]! * (output[1]! - (args.cls ? 1 : 0)) * p * p * input[3]! * (args.dim as number);
+  },
+};

@@ -1,0 +1,31 @@
+// swiglu(hidden): down(silu(gate(x)) * up(x)), Llama's feed-forward.
+import { bool, int } from "../resolve/types.js";
+import { expectSequence, type LayerKind } from "./kind.js";
+
+export const swiglu: LayerKind = {
+  name: "swiglu",
+  doc: "Gated feed-forward (Llama): `down`(silu(`gate`(x)) * `up`(x)).",
+  args: [
+    { name: "hidden", type: int(), doc: "hidden width" },
+    { name: "bias", type: bool, default: false, doc: "biases on the three projections" },
+  ],
+  shape(ctx) {
+    return expectSequence(ctx, "`swiglu`") === null ? null : { ...ctx.input };
+  },
+  params(args, input) {
+    const d = input[2] as number;
+    const h = args.hidden as number;
+    const w = (name: string, shape: number[]) => ({ name: `${name}.weight`, shape, init: { kind: "xavier_uniform" as const }, decay: true });
+    const b = (name: string, n: number) => (args.bias ? [{ name: `${name}.bias`, shape: [n], init: { kind: "zeros" as const }, decay: false }] : []);
+    return [w("gate", [d, h]), ...b("gate", h), w("up", [d, h]), ...b("up", h), w("down", [h, d]), ...b("down", d)];
+  },
+  flops(args, input) {
+    const rows = input[0]! * input[1]!;
+    const h = args.hidden as number;
+    return 6 * rows * input[2]! * h + 6 * rows * h;
+  },
+  saved(args, input) {
+    const rows = input[0]! * input[1]!;
+    return rows * (2 * input[2]! + 4 * (args.hidden as number));
+  },
+};

@@ -1,0 +1,28 @@
+// take(which): what an encoder hands on: the CLS token, the patch tokens, their mean, or all.
+import { oneOf } from "../resolve/types.js";
+import { expectSequence, type LayerKind } from "./kind.js";
+
+export const take: LayerKind = {
+  name: "take",
+  doc: "Selects the encoder's output tokens: `cls` [B, 1, D], `patches` (all but CLS), `pool` (mean of the patch tokens, [B, 1, D]) or `all`.",
+  args: [{ name: "which", type: oneOf("cls", "patches", "pool", "all"), doc: "`cls`, `patches`, `pool` or `all`" }],
+  shape(ctx) {
+    const d = expectSequence(ctx, "`take`");
+    if (d === null) return null;
+    const [b, n] = ctx.input.shape as [string, number, number];
+    const which = ctx.args.which as string;
+    const cls = ctx.input.cls === true;
+    if (which === "cls" && !cls) {
+      return ctx.report("E0310", "there is no CLS token to take", {
+        at: ctx.argSpan("which"),
+        label: "`cls` needs a CLS token",
+        help: ["set `cls: true` on the patch embedding, or output `patches` or `pool`"],
+      });
+    }
+    const tokens = which === "cls" || which === "pool" ? 1 : which === "patches" ? n - (cls ? 1 : 0) : n;
+    if (tokens < 1) return ctx.report("E0310", "the encoder outputs no tokens", { at: ctx.argSpan("which") });
+    return { shape: [b, tokens, d], origin: ctx.input.origin, ...(which === "all" && cls ? { cls: true } : {}) };
+  },
+  flops: (_, input) => input.reduce((a, b) => a * b, 1),
+  saved: () => 0,
+};

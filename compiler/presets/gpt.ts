@@ -1,0 +1,129 @@
+// Decoder presets. `gpt`: GPT-2 style (learned positions, pre-LN blocks, tanh GELU MLP, final
+// LayerNorm, LM head tied to the token embedding). `llama`: Llama style (RMSNorm, rotary
+// positions, SwiGLU, no biases, untied head, optional grouped key/value heads).
+import type { LayerNode } from "../layers/kind.js";
+import type { Schema, SectionReader } from "../resolve/section.js";
+import { bool, float, int, LIMITS, oneOf, str } from "../resolve/types.js";
+import { node, read, type Preset } from "./preset.js";
+
+/** Settings every decoder has, preset or not: the plumbing around its trunk. */
+export function decoderCommon(defaults: { position: string; tie: boolean }): Schema {
+  return {
+    vocab: {
+      type: int(),
+      default: (r) => r.external.tokenizerSize?.() ?? null,
+      defaultDoc: "tokenizer.size",
+      doc: "vocabulary size; must equal the tokenizer's",
+    },
+    dim: { type: int(), doc: "model width" },
+    context: { type: int(), doc: "the longest sequence (visual tokens + text) the decoder takes; rows of a learned position table" },
+    position: {
+      type: oneOf("learned", "sinusoidal", "rope", "none"),
+      default: defaults.position,
+      doc: "position information: a learned table, fixed sinusoids, rotary (inside attention), or none",
+    },
+    dropout: { type: float(0, 1, { maxExclusive: true }), default: 0, doc: "dropout on embeddings, attention and MLP outputs" },
+    tie_embeddings: { type: bool, default: defaults.tie, doc: "the LM head reuses the token embedding table" },
+    head_bias: { type: bool, default: false, doc: "a learned bias on the LM head" },
+    weights: { type: str, default: "", defaultDoc: "none", doc: "pretrained weights (.safetensors), relative to the spec" },
+  };
+}
+
+const scale = {
+  type: { t: "either" as const, of: [oneOf("head", "dim"), float(0, undefined, { minExclusive: true })], describe: "`head`, `dim` or a number" },
+  default: "head",
+  doc: "attention scores scale: `head` = head_width^-0.5 (standard), `dim` = dim^-0.5 (the seed's quirk)",
+};
+
+export const gpt: Preset = {
+  section: "decoder",
+  name: "gpt",
+  doc: "A GPT-2-style decoder: token embedding + learned positions, pre-LN blocks (causal attention, tanh-GELU MLP), final LayerNorm, LM head tied to the embedding.",
+  settings: {
+    ...decoderCommon({ position: "learned", tie: true }),
+    heads: { type: int(1, 4096), doc: "attention heads; must divide `dim`" },
+    layers: { type: int(0, LIMITS.repeat), doc: "transformer blocks" },
+    mlp: { type: int(), default: (r) => (r.num("dim") === null ? null : r.num("dim")! * 4), defaultDoc: "4 x dim", doc: "hidden width of each block's MLP" },
+    activation: { type: oneOf("gelu", "gelu_tanh", "relu", "silu"), default: "gelu_tanh", doc: "MLP activation (GPT-2: `gelu_tanh`)" },
+    attention_scale: scale,
+    bias: { type: bool, default: true, doc: "biases on attention and MLP projections" },
+    norm_eps: { type: float(0, 1, { minExclusive: true }), default: 1e-5, doc: "LayerNorm epsilon" },
+  },
+  build(r) {
+    const s = read(r, ["heads", "layers", "mlp", "activation", "attention_scale", "bias", "norm_eps", "dropout", "position"] as const);
+    if (!s) return null;
+    const p = s.dropout as number;
+    const eps = { eps: s.norm_eps };
+    const blocks: LayerNode[] = [];
+    for (let i = 0; i < (s.layers as number); i++) {
+      blocks.push(
+        node(r, "sequence", String(i), {}, { n: "layers" }, [
+          node(r, "residual", "", {}, {}, [
+            node(r, "layernorm", "ln_1", eps, { eps: "norm_eps" }),
+            node(
+              r,
+              "attention",
+              "attn",
+              { heads: s.heads, causal: true, scale: s.attention_scale, qkv_bias: s.bias, out_bias: s.bias, dropout: p, rope: s.position === "rope" },
+              { heads: "heads", scale: "attention_scale", dropout: "dropout" },
+            ),
+          ]),
+          node(r, "residual", "", {}, {}, [
+            node(r, "layernorm", "ln_2", eps, { eps: "norm_eps" }),
+            node(r, "mlp", "mlp", { hidden: s.mlp, activation: s.activation, bias: s.bias, dropout: p }, { hidden: "mlp", activation: "activation" }),
+          ]),
+        ]),
+      );
+    }
+    return [node(r, "sequence", "blocks", {}, { n: "layers" }, blocks), node(r, "layernorm", "ln_f", eps, { eps: "norm_eps" })];
+  },
+};
+
+/** Llama's feed-forward width: 8/3 x dim, rounded up to a multiple of 64. */
+export function llamaHidden(dim: number): number {
+  return Math.ceil((8 * dim) / 3 / 64) * 64;
+}
+
+export const llama: Preset = {
+  section: "decoder",
+  name: "llama",
+  doc: "A Llama-style decoder: RMSNorm, rotary positions, SwiGLU feed-forward, no biases, untied LM head, optional grouped key/value heads.",
+  settings: {
+    ...decoderCommon({ position: "rope", tie: false }),
+    heads: { type: int(1, 4096), doc: "query heads; must divide `dim`" },
+    kv_heads: { type: int(1, 4096), default: (r) => r.get("heads"), defaultDoc: "heads", doc: "key/value heads (grouped-query attention); must divide `heads`" },
+    layers: { type: int(0, LIMITS.repeat), doc: "transformer blocks" },
+    hidden: {
+      type: int(),
+      default: (r) => (r.num("dim") === null ? null : llamaHidden(r.num("dim")!)),
+      defaultDoc: "8/3 x dim rounded up to a multiple of 64",
+      doc: "SwiGLU hidden width",
+    },
+    rope_base: { type: float(1), default: 10000, doc: "RoPE frequency base" },
+    norm_eps: { type: float(0, 1, { minExclusive: true }), default: 1e-6, doc: "RMSNorm epsilon" },
+  },
+  build(r) {
+    const s = read(r, ["heads", "kv_heads", "layers", "hidden", "rope_base", "norm_eps", "dropout", "position"] as const);
+    if (!s) return null;
+    const eps = { eps: s.norm_eps };
+    const blocks: LayerNode[] = [];
+    for (let i = 0; i < (s.layers as number); i++) {
+      blocks.push(
+        node(r, "sequence", String(i), {}, { n: "layers" }, [
+          node(r, "residual", "", {}, {}, [
+            node(r, "rmsnorm", "attn_norm", eps, { eps: "norm_eps" }),
+            node(
+              r,
+              "attention",
+              "attn",
+              { heads: s.heads, kv_heads: s.kv_heads, causal: true, qkv_bias: false, out_bias: false, rope: s.position === "rope", rope_base: s.rope_base, dropout: s.dropout },
+              { heads: "heads", kv_heads: "kv_heads", rope_base: "rope_base" },
+            ),
+          ]),
+          node(r, "residual", "", {}, {}, [node(r, "rmsnorm", "mlp_norm", eps, { eps: "norm_eps" }), node(r, "swiglu", "mlp", { hidden: s.hidden }, { hidden: "hidden" })]),
+        ]),
+      );
+    }
+    return [node(r, "sequence", "blocks", {}, { n: "layers" }, blocks), node(r, "rmsnorm", "norm", eps, { eps: "norm_eps" })];
+  },
+};

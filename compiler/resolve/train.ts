@@ -1,0 +1,196 @@
+// The `train` section: data, batch, seed, and the stages, each naming the modules it trains
+// (the others are frozen), its optimizer, schedule and length.
+import { existsSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { diagnostic } from "../diagnostics/diagnostic.js";
+import type { Span } from "../source.js";
+import type { Schema, SectionReader } from "./section.js";
+import { bool, float, int, str, type CallSpec, type Type, type Typed, type TypedCall } from "./types.js";
+
+const lr: CallSpec["args"][number] = { name: "lr", type: float(0, 10, { minExclusive: true }), doc: "learning rate" };
+const beta = (name: string, d: number) => ({ name, type: float(0, 1, { maxExclusive: true }), default: d, doc: `Adam's ${name}` });
+const eps = { name: "eps", type: float(0, 1, { minExclusive: true }), default: 1e-8, doc: "added to the denominator (PyTorch's default 1e-8; tfjs's own default is 1e-7)" };
+const decay = (d: number) => ({ name: "weight_decay", type: float(0, 10), default: d, doc: "weight decay (not applied to biases and norm gains)" });
+
+export const optimizers: Record<string, CallSpec> = {
+  adam: { doc: "Adam (Kingma & Ba); `weight_decay` adds L2 to the gradient, as PyTorch's Adam does.", args: [lr, beta("beta1", 0.9), beta("beta2", 0.999), eps, decay(0)] },
+  adamw: { doc: "AdamW: Adam with decoupled weight decay.", args: [lr, beta("beta1", 0.9), beta("beta2", 0.999), eps, decay(0.01)] },
+  sgd: {
+    doc: "Stochastic gradient descent with optional momentum.",
+    args: [lr, { name: "momentum", type: float(0, 1, { maxExclusive: true }), default: 0, doc: "momentum" }, { name: "nesterov", type: bool, default: false, doc: "Nesterov momentum" }, decay(0)],
+  },
+};
+
+const warmup = {
+  name: "warmup",
+  type: { t: "either", of: [int(0, 1e9), float(0, 1, { maxExclusive: true })], describe: "a step count or a fraction of the stage in [0, 1)" } as Type,
+  default: 0,
+  doc: "linear warm-up from 0: a number of steps, or a fraction of the stage (`0.03`)",
+};
+
+export const schedules: Record<string, CallSpec> = {
+  constant: { doc: "The optimizer's learning rate throughout (after warm-up).", args: [warmup] },
+  linear: { doc: "Linear decay from the learning rate to `final` x lr.", args: [warmup, { name: "final", type: float(0, 1), default: 0, doc: "final fraction of the learning rate" }] },
+  cosine: { doc: "Cosine decay from the learning rate to `final` x lr.", args: [warmup, { name: "final", type: float(0, 1), default: 0, doc: "final fraction of the learning rate" }] },
+};
+
+export const dataSources: Record<string, CallSpec> = {
+  captions: {
+    doc: 'Image-caption pairs as JSON Lines: one `{"image": "path", "caption": "text"}` per line, image paths relative to the file.',
+    args: [
+      { name: "file", type: str, doc: "the .jsonl file, relative to the spec" },
+      { name: "image", type: str, default: "image", doc: "the image field" },
+      { name: "text", type: str, default: "caption", doc: "the caption field" },
+    ],
+  },
+  shapes: {
+    doc: "Generated: pictures of coloured shapes with captions such as \"a small red circle on the left\", made deterministically from `seed`.",
+    args: [
+      { name: "images", type: int(1, 1_000_000), default: 2000, doc: "how many images" },
+      { name: "size", type: int(8, 1024), default: 64, doc: "image side in pixels" },
+      { name: "seed", type: int(0, 2 ** 31 - 1), default: 0, doc: "generator seed" },
+    ],
+  },
+  text: {
+    doc: "Plain text for a text-only stage (the decoder alone): one document per line.",
+    args: [{ name: "file", type: str, doc: "a UTF-8 text file, relative to the spec" }],
+  },
+};
+
+const dataType: Type = { t: "call", callees: dataSources };
+
+export const trainSchema: Schema = {
+  data: { type: dataType, doc: "the training data (see data sources)" },
+  batch: { type: int(1, 65536), default: 16, doc: "examples per optimizer step (all stages unless a stage sets its own)" },
+  seed: { type: int(0, 2 ** 31 - 1), default: 0, doc: "seed of initialisation, shuffling and dropout" },
+  split: { type: float(0, 1, { maxExclusive: true }), default: 0.1, doc: "fraction of the images held out for validation (split by image)" },
+};
+
+export const stageSchema: Schema = {
+  train: { type: { t: "list", of: { t: "module" } }, doc: "the modules this stage trains; the others are frozen" },
+  optimizer: { type: { t: "call", callees: optimizers }, default: { call: "adam", args: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0 } }, defaultDoc: "adam(lr: 1e-3)", doc: "optimizer" },
+  schedule: { type: { t: "call", callees: schedules }, default: { call: "constant", args: { warmup: 0 } }, defaultDoc: "constant", doc: "learning-rate schedule" },
+  steps: { type: int(0, 1e9), default: 0, defaultDoc: "none", doc: "optimizer steps (give this or `epochs`)" },
+  epochs: { type: int(0, 1e6), default: 0, defaultDoc: "none", doc: "passes over the training split (give this or `steps`)" },
+  batch: { type: int(1, 65536), default: (r) => r.external.trainBatch?.() ?? null, defaultDoc: "train.batch", doc: "examples per optimizer step" },
+  accumulate: { type: int(1, 65536), default: 1, doc: "micro-batches per step (gradient accumulation); must divide `batch`" },
+  clip: { type: float(0, 1e6), default: 0, defaultDoc: "off", doc: "clip the global gradient norm to this value (0: off)" },
+  eval_every: { type: int(0, 1e9), default: 0, defaultDoc: "end of stage", doc: "evaluate on the validation split every N steps" },
+  checkpoint_every: { type: int(0, 1e9), default: 0, defaultDoc: "end of stage", doc: "write a checkpoint every N steps" },
+  keep: { type: int(1, 1000), default: 3, doc: "checkpoints kept (plus the best)" },
+  data: { type: dataType, default: (r) => r.external.trainData?.() ?? null, defaultDoc: "train.data", doc: "this stage's data" },
+};
+
+export interface StageInfo {
+  name: string;
+  span: Span;
+  train: string[];
+  optimizer: TypedCall;
+  schedule: TypedCall;
+  steps: number;
+  epochs: number;
+  batch: number;
+  accumulate: number;
+  clip: number;
+  eval_every: number;
+  checkpoint_every: number;
+  keep: number;
+  data: TypedCall;
+}
+
+export interface TrainInfo {
+  data: TypedCall;
+  batch: number;
+  seed: number;
+  split: number;
+  stages: StageInfo[];
+}
+
+/** Checks the files a data source names exist (relative to the spec). */
+export function checkDataFiles(r: SectionReader, key: string, data: TypedCall, specFile: string): void {
+  const file = data.args.file;
+  if (typeof file !== "string") return;
+  const path = resolve(dirname(specFile), file);
+  if (!existsSync(path) || !statSync(path).isFile()) {
+    r.diags.push(
+      diagnostic("E0504", r.span(key), `data file \`${file}\` not found`, {
+        label: `resolved to ${path}`,
+        notes: ["paths in a spec are relative to the spec file's folder"],
+      }),
+    );
+  }
+}
+
+export function readStage(r: SectionReader, name: string, span: Span, specFile: string): StageInfo | null {
+  r.checkUnknown();
+  r.readAll();
+  const get = (k: string) => r.get(k);
+  const train = get("train") as Typed[] | null;
+  if (train && train.length === 0) {
+    r.diags.push(
+      diagnostic("E0502", r.span("train"), `stage \`${name}\` trains nothing`, {
+        label: "empty list",
+        help: ["list the modules it trains, e.g. `train: [projector]`"],
+      }),
+    );
+  }
+  if (train) {
+    const seen = new Set<string>();
+    for (const m of train as string[]) {
+      if (seen.has(m)) r.diags.push(diagnostic("E0205", r.span("train"), `stage \`${name}\` lists \`${m}\` twice`, { help: ["list each module once"] }));
+      seen.add(m);
+    }
+  }
+  const steps = r.num("steps");
+  const epochs = r.num("epochs");
+  if (steps !== null && epochs !== null && (steps > 0) === (epochs > 0)) {
+    r.diags.push(
+      diagnostic("E0503", steps > 0 ? r.span("epochs") : (r.syntax.label ?? r.syntax.name).span, steps > 0 ? `stage \`${name}\` gives both \`steps\` and \`epochs\`` : `stage \`${name}\` does not say how long it runs`, {
+        ...(steps > 0 ? { related: [{ span: r.span("steps"), label: "steps given here" }] } : {}),
+        help: ["give exactly one of `steps: N` and `epochs: N`"],
+      }),
+    );
+  }
+  const batch = r.num("batch");
+  const accumulate = r.num("accumulate");
+  if (batch !== null && accumulate !== null && batch % accumulate !== 0) {
+    r.diags.push(
+      diagnostic("E0505", r.span("accumulate"), `\`accumulate: ${accumulate}\` does not divide the batch of ${batch}`, {
+        related: [{ span: r.span("batch"), label: `batch ${batch}` }],
+        help: ["the micro-batch is batch / accumulate and must be whole"],
+      }),
+    );
+  }
+  const schedule = r.get("schedule") as TypedCall | null;
+  if (schedule && steps !== null && steps > 0) {
+    const w = schedule.args.warmup as number;
+    if (Number.isInteger(w) && w >= steps && w > 0) {
+      r.diags.push(
+        diagnostic("E0505", r.span("schedule"), `warm-up of ${w} steps is not shorter than the stage (${steps} steps)`, {
+          related: [{ span: r.span("steps"), label: `${steps} steps` }],
+          help: ["shorten the warm-up, or give it as a fraction of the stage (`warmup: 0.05`)"],
+        }),
+      );
+    }
+  }
+  const data = r.get("data") as TypedCall | null;
+  if (data && r.has("data")) checkDataFiles(r, "data", data, specFile);
+  const vals = ["optimizer", "clip", "eval_every", "checkpoint_every", "keep"].map(get);
+  if (!train || !schedule || !data || steps === null || epochs === null || batch === null || accumulate === null || vals.some((v) => v === null)) return null;
+  return {
+    name,
+    span,
+    train: train as string[],
+    optimizer: get("optimizer") as TypedCall,
+    schedule,
+    steps,
+    epochs,
+    batch,
+    accumulate,
+    clip: get("clip") as number,
+    eval_every: get("eval_every") as number,
+    checkpoint_every: get("checkpoint_every") as number,
+    keep: get("keep") as number,
+    data,
+  };
+}
