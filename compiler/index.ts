@@ -8,3 +8,7 @@ export { renderText, type TextOptions } from "./diagnostics/render-text.js";
 export { renderJson, toJson, type JsonDiagnostic } from "./diagnostics/render-json.js";
 export { SourceFile, type Span, type Position } from "./source.js";
 export { FileError } from "./files.js";
+export { compile, type CompileOptions, type CompileResult } from "./compile.js";
+export { analyze, type Analysis } from "./analyze.js";
+export type * from "./ir/types.js";
+export { IR_VERSION } from "./ir/types.js";

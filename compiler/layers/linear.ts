@@ -23,6 +23,7 @@ export const linear: LayerKind = {
         help: [ctx.first ? "leave `in` out (it is derived), or write `in: encoder.dim`" : "leave `in` out: it is derived from the input"],
       });
     }
+    ctx.node.args.in = d;
     const s = ctx.input.shape;
     return { shape: [s[0]!, s[1]!, ctx.args.out as number], origin: ctx.argSpan("out"), ...(ctx.input.cls ? { cls: true } : {}) };
   },
