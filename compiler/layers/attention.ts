@@ -29,23 +29,22 @@ export const attention: LayerKind = {
     const heads = ctx.args.heads as number;
     const kv = (ctx.args.kv_heads as number) || heads;
     ctx.node.args.kv_heads = kv;
+    // Errors below leave the shape unchanged, so later layers are still checked.
     if (d % heads !== 0) {
-      return ctx.report("E0302", `width ${d} is not divisible by ${heads} heads`, {
+      ctx.report("E0302", `width ${d} is not divisible by ${heads} heads`, {
         at: ctx.argSpan("heads"),
         label: `${d} / ${heads} = ${(d / heads).toFixed(2)}`,
         related: [{ span: ctx.input.origin, label: `the width ${d} comes from here` }],
         help: [`head counts that divide ${d}: ${divisors(d, 1, 64).join(", ")}`],
       });
-    }
-    if (heads % kv !== 0) {
-      return ctx.report("E0302", `${heads} query heads cannot be grouped over ${kv} key/value heads`, {
+    } else if (heads % kv !== 0) {
+      ctx.report("E0302", `${heads} query heads cannot be grouped over ${kv} key/value heads`, {
         at: ctx.argSpan("kv_heads"),
         label: `${heads} / ${kv} is not whole`,
         help: [`key/value head counts that divide ${heads}: ${divisors(heads, 1, heads).join(", ")}`],
       });
-    }
-    if (ctx.args.rope && (d / heads) % 2 !== 0) {
-      return ctx.report("E0302", `rotary positions need an even head width, found ${d / heads}`, {
+    } else if (ctx.args.rope && (d / heads) % 2 !== 0) {
+      ctx.report("E0302", `rotary positions need an even head width, found ${d / heads}`, {
         at: ctx.argSpan("heads"),
         help: [`choose heads so that ${d} / heads is even`],
       });

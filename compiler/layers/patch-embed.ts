@@ -25,7 +25,7 @@ export const patchEmbed: LayerKind = {
     const p = ctx.args.patch as number;
     if (h % p !== 0 || w % p !== 0) {
       const both = [...new Set([...divisors(h, 2, Math.min(h, w)).filter((d) => w % d === 0)])];
-      return ctx.report("E0301", `image ${h} x ${w} does not split into ${p} x ${p} patches`, {
+      ctx.report("E0301", `image ${h} x ${w} does not split into ${p} x ${p} patches`, {
         at: ctx.argSpan("patch"),
         label: `${h % p !== 0 ? `${h} = ${Math.floor(h / p)} x ${p} + ${h % p}` : `${w} = ${Math.floor(w / p)} x ${p} + ${w % p}`}`,
         related: [{ span: ctx.input.origin, label: `the image is ${h} x ${w}` }],
@@ -34,8 +34,9 @@ export const patchEmbed: LayerKind = {
           `or resize the image to ${Math.round(h / p) * p || p} x ${Math.round(w / p) * p || p}`,
         ],
       });
+      // Go on as if the edges were cropped, so that later layers are still checked.
     }
-    const tokens = (h / p) * (w / p) + (ctx.args.cls ? 1 : 0);
+    const tokens = Math.max(1, Math.floor(h / p) * Math.floor(w / p)) + (ctx.args.cls ? 1 : 0);
     return { shape: [b, tokens, ctx.args.dim as number], origin: ctx.argSpan("dim"), ...(ctx.args.cls ? { cls: true } : {}) };
   },
   params(args, input) {

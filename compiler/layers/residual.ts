@@ -11,7 +11,7 @@ export const residual: LayerKind = {
     if (!out) return null;
     const same = out.shape.length === ctx.input.shape.length && out.shape.every((d, i) => d === ctx.input.shape[i]);
     if (!same) {
-      return ctx.report("E0303", `the body of \`residual\` turns ${formatShape(ctx.input.shape)} into ${formatShape(out.shape)}`, {
+      ctx.report("E0303", `the body of \`residual\` turns ${formatShape(ctx.input.shape)} into ${formatShape(out.shape)}`, {
         label: "its output is added to its input",
         related: [{ span: out.origin, label: `the body's output width ${String(out.shape[out.shape.length - 1])} comes from here` }],
         help: [`end the body with a layer that gives back width ${String(ctx.input.shape[ctx.input.shape.length - 1])}`],

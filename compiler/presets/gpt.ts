@@ -46,11 +46,12 @@ export const gpt: Preset = {
     mlp: { type: int(), default: (r) => (r.num("dim") === null ? null : r.num("dim")! * 4), defaultDoc: "4 x dim", doc: "hidden width of each block's MLP" },
     activation: { type: oneOf("gelu", "gelu_tanh", "relu", "silu"), default: "gelu_tanh", doc: "MLP activation (GPT-2: `gelu_tanh`)" },
     attention_scale: scale,
-    bias: { type: bool, default: true, doc: "biases on attention and MLP projections" },
+    bias: { type: bool, default: true, doc: "biases on the attention output and MLP projections" },
+    qkv_bias: { type: bool, default: (r) => r.get("bias"), defaultDoc: "bias", doc: "biases on the query/key/value projections" },
     norm_eps: { type: float(0, 1, { minExclusive: true }), default: 1e-5, doc: "LayerNorm epsilon" },
   },
   build(r) {
-    const s = read(r, ["heads", "layers", "mlp", "activation", "attention_scale", "bias", "norm_eps", "dropout", "position"] as const);
+    const s = read(r, ["heads", "layers", "mlp", "activation", "attention_scale", "bias", "qkv_bias", "norm_eps", "dropout", "position"] as const);
     if (!s) return null;
     const p = s.dropout as number;
     const eps = { eps: s.norm_eps };
@@ -64,7 +65,7 @@ export const gpt: Preset = {
               r,
               "attention",
               "attn",
-              { heads: s.heads, causal: true, scale: s.attention_scale, qkv_bias: s.bias, out_bias: s.bias, dropout: p, rope: s.position === "rope" },
+              { heads: s.heads, causal: true, scale: s.attention_scale, qkv_bias: s.qkv_bias, out_bias: s.bias, dropout: p, rope: s.position === "rope" },
               { heads: "heads", scale: "attention_scale", dropout: "dropout" },
             ),
           ]),

@@ -316,7 +316,7 @@ export class ModelAnalysis implements ModelScope {
             help: [`write \`linear(decoder.dim)\` as the projector's last layer, or set the decoder's \`dim: ${String(p.output.shape[2])}\``],
           }),
         );
-        return null;
+        visual = { ...p.output, shape: [p.output.shape[0]!, p.output.shape[1]!, dim] }; // go on checking the decoder
       }
     } else if (this.hasSection("encoder")) {
       const e = this.module("encoder");
@@ -329,7 +329,7 @@ export class ModelAnalysis implements ModelScope {
             help: ["add a `projector { linear(decoder.dim) }` between them"],
           }),
         );
-        return null;
+        visual = { ...e.output, shape: [e.output.shape[0]!, e.output.shape[1]!, dim] };
       }
     }
     const nv = visual ? (visual.shape[1] as number) : 0;
@@ -341,7 +341,6 @@ export class ModelAnalysis implements ModelScope {
           help: [`raise \`context\` to at least ${nv + 1} (the text budget is context - ${nv})`, "or have the encoder output fewer tokens (`output: cls` or `pool`)"],
         }),
       );
-      return null;
     }
     // Vocabulary against the tokenizer, when both are known and the vocabulary was written.
     const tok = this.hasSection("tokenizer") ? this.tokenizer() : null;
@@ -354,10 +353,10 @@ export class ModelAnalysis implements ModelScope {
           help: ["remove `vocab` (it defaults to `tokenizer.size`) or write `vocab: tokenizer.size`"],
         }),
       );
-      return null;
     }
     const layers: LayerNode[] = [node(r, "token_embed", "embed", { vocab, dim }, { vocab: "vocab", dim: "dim" }), node(r, "join", "join", {})];
-    if (position === "learned" || position === "sinusoidal") layers.push(node(r, "positions", "pos_embed", { kind: position, length: context }, { kind: "position", length: "context" }));
+    // (Too short a context is reported above; the table is then sized to fit, to go on checking.)
+    if (position === "learned" || position === "sinusoidal") layers.push(node(r, "positions", "pos_embed", { kind: position, length: Math.max(context, nv + 1) }, { kind: "position", length: "context" }));
     if (dropout > 0) layers.push(node(r, "dropout", "drop", { p: dropout }, { p: "dropout" }));
     layers.push(...trunk);
     layers.push(node(r, "lm_head", "lm_head", { vocab, tied, bias: headBias }, { vocab: "vocab", tied: "tie_embeddings" }));
