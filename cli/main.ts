@@ -6,6 +6,8 @@ import { Command, CommanderError, Option } from "commander";
 import { check } from "../compiler/check.js";
 import { renderJson } from "../compiler/diagnostics/render-json.js";
 import { renderText } from "../compiler/diagnostics/render-text.js";
+import { registerCompile } from "./commands/compile.js";
+import { registerSummary } from "./commands/summary.js";
 
 export const EXIT_OK = 0;
 export const EXIT_ERRORS = 1;
@@ -54,7 +56,7 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
   program
     .command("check")
     .description("check .vlm files for errors without running anything")
-    .argument("<files...>", ".vlm files to check")
+    .argument("<files...>", ".vlm specs, or IR documents (.json, .yaml)")
     .addOption(new Option("--format <format>", "output format").choices(["text", "json"]).default("text"))
     .action((files: string[], opts: { format: "text" | "json" }) => {
       const result = check(files);
@@ -66,6 +68,14 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
       for (const err of result.unreadable) io.stderr(`vlmc: error: ${err.message}\n`);
       code = result.unreadable.length > 0 ? EXIT_USAGE : result.ok ? EXIT_OK : EXIT_ERRORS;
     });
+
+  registerCompile(program, io, (c) => {
+    code = c;
+  });
+
+  registerSummary(program, io, (c) => {
+    code = c;
+  });
 
   try {
     if (argv.length === 0) {

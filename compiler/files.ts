@@ -26,15 +26,19 @@ export interface SpecBytes {
 
 export function readSpecBytes(path: string): SpecBytes {
   let size: number;
+  let regular: boolean;
   try {
     const st = statSync(path);
     if (st.isDirectory()) throw new FileError(path, `${path}: is a directory, not a file`);
     size = st.size;
+    regular = st.isFile();
   } catch (err) {
     if (err instanceof FileError) throw err;
     throw new FileError(path, `${path}: ${reason(err)}`);
   }
   try {
+    // A pipe or a device (`<(cmd)`, /dev/stdin, /dev/zero) has no size: read it up to the limit.
+    if (!regular) return readBounded(path);
     if (size > MAX_SPEC_BYTES) {
       const fd = openSync(path, "r");
       try {
@@ -48,6 +52,19 @@ export function readSpecBytes(path: string): SpecBytes {
     return { bytes: readFileSync(path) };
   } catch (err) {
     throw new FileError(path, `${path}: ${reason(err)}`);
+  }
+}
+
+/** Reads at most MAX_SPEC_BYTES + 1 bytes; more makes the file too large, as for a big file. */
+function readBounded(path: string): SpecBytes {
+  const fd = openSync(path, "r");
+  try {
+    const buf = new Uint8Array(MAX_SPEC_BYTES + 1);
+    let n = 0;
+    for (let got = -1; got !== 0 && n < buf.length; n += got) got = readSync(fd, buf, n, buf.length - n, null);
+    return n > MAX_SPEC_BYTES ? { bytes: buf.slice(0, HEAD_BYTES), tooLarge: n } : { bytes: buf.slice(0, n) };
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -12,3 +12,25 @@ export { compile, type CompileOptions, type CompileResult } from "./compile.js";
 export { analyze, type Analysis } from "./analyze.js";
 export type * from "./ir/types.js";
 export { IR_VERSION } from "./ir/types.js";
+export {
+  estimate,
+  evalDim,
+  memoryWarnings,
+  WASM_HEAP_BYTES,
+  WASM_ACTIVATION_OVERHEAD,
+  DEFAULT_TEXT_CAP,
+  type Estimate,
+  type EstimateOptions,
+  type LayerCost,
+  type ModuleCost,
+  type StageCost,
+  type StageModuleCost,
+  type MemoryBreakdown,
+  type Role,
+} from "./cost/estimate.js";
+export { summaryJson, renderSummary, type SummaryJson, type SummaryLayer, type SummaryModule, type SummaryStage, type TextSummaryOptions } from "./summary/summary.js";
+export { readIr, parseIr, validateIr, validateIrSchema, isIrPath, irSchema, type IrInput } from "./ir/validate.js";
+export { verifyIr } from "./ir/verify.js";
+export { irToJson, irToYaml } from "./ir/yaml.js";
+export { rebaseIr, resolveIrPath } from "./ir/paths.js";
+export type { IrLocator, IrPath } from "./ir/locate.js";

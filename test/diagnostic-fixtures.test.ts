@@ -37,12 +37,12 @@ function minus<T extends Expectation>(xs: T[], ys: Expectation[], key: (x: Expec
 }
 
 test("the fixture folder has fixtures", () => {
-  assert.ok(fixtures.length > 0, `no .vlm files in ${FIXTURE_DIR}`);
+  assert.ok(fixtures.length > 0, `no .vlm or .yaml files in ${FIXTURE_DIR}`);
 });
 
-test("every fixture is named <CODE>-<slug>.vlm after a code of the catalogue", () => {
+test("every fixture is named <CODE>-<slug>.vlm (or .yaml, for an IR) after a code of the catalogue", () => {
   const badNames = fixtures.filter((f) => fixtureCode(f) === null);
-  if (badNames.length) assert.fail(`fixture names must look like E0101-missing-colon.vlm (a code, then a lower-case slug): ${badNames.join(", ")}`);
+  if (badNames.length) assert.fail(`fixture names must look like E0101-missing-colon.vlm or E0601-bad-layer.yaml (a code, then a lower-case slug): ${badNames.join(", ")}`);
   const unknown = fixtures.filter((f) => !Object.hasOwn(catalogue, fixtureCode(f)!));
   if (unknown.length) assert.fail(`fixtures named after codes that are not in compiler/diagnostics/codes.ts: ${unknown.join(", ")}`);
 });
@@ -53,7 +53,7 @@ test("every code of the catalogue has a fixture", () => {
   if (missing.length > 0) {
     assert.fail(
       `${missing.length} code(s) of compiler/diagnostics/codes.ts have no fixture: ${missing.join(", ")}\n` +
-        "add test/fixtures/diagnostics/<CODE>-<slug>.vlm for each, annotated with what it reports, then run `npm run docs`",
+        "add test/fixtures/diagnostics/<CODE>-<slug>.vlm (an IR code: .yaml) for each, annotated with what it reports, then run `npm run docs`",
     );
   }
 });

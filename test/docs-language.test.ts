@@ -1,11 +1,16 @@
 // The language reference stays true: every ```vlm example in docs/language.md and README.md is
-// a complete file the compiler accepts without a diagnostic, the walk-through is specs/seemore.vlm,
-// the Grammar section names every rule of the parser, and docs/syntax-diagrams.html is the
-// diagram page of the parser as it is now.
+// a complete file the compiler accepts without a diagnostic, every error example (a ```text
+// block starting with `vlm 0.1`) is followed by exactly what `vlmc check` prints for it, the
+// walk-through is specs/seemore.vlm, the links into docs/layers.md and docs/errors.md lead to
+// headings that exist, the Grammar section names every rule of the parser, and
+// docs/syntax-diagrams.html is the diagram page of the parser as it is now.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { relative } from "node:path";
+import { analyze } from "../compiler/analyze.js";
 import { checkSource } from "../compiler/check.js";
+import { renderText } from "../compiler/diagnostics/render-text.js";
 import { SourceFile } from "../compiler/source.js";
 import { tokenize } from "../compiler/syntax/lexer.js";
 import { parser } from "../compiler/syntax/parser.js";
@@ -88,6 +93,54 @@ test("vlm examples are complete files: each declares the version", () => {
   }
 });
 
+/** A text block whose first token is `vlm`: a spec shown because it is wrong. */
+function isErrorExample(f: Fence): boolean {
+  return f.lang === "text" && tokenize(f.text).tokens[0]?.image === "vlm";
+}
+
+test("every error example in docs/language.md is followed by what vlmc check prints for it", () => {
+  const all = fences(read("docs/language.md"));
+  const examples = all.map((f, i) => ({ f, i })).filter(({ f }) => isErrorExample(f));
+  assert.ok(examples.length >= 3, `expected error examples in the reference, found ${examples.length}`);
+  const failures: string[] = [];
+  for (const { f, i } of examples) {
+    const path = repoPath("specs", "example.vlm");
+    const result = checkSource(path, f.text);
+    const rendered = renderText(result.diagnostics, result.sources, { color: false, displayPath: (p) => relative(repoPath("specs"), p) });
+    const next = all[i + 1];
+    if (result.diagnostics.length === 0) failures.push(`docs/language.md:${f.line}: the error example checks without a diagnostic: show it in a vlm block, or make it wrong`);
+    else if (!next || next.lang !== "text") failures.push(`docs/language.md:${f.line}: the error example must be followed by a text block with what vlmc prints:\n${rendered}`);
+    else if (next.text.trimEnd() !== rendered.trimEnd()) {
+      failures.push(`docs/language.md:${next.line}: the output shown for the error example at line ${f.line} is not what vlmc prints; it prints:\n${rendered}`);
+    }
+  }
+  assert.ok(failures.length === 0, failures.join("\n\n"));
+});
+
+test("links from docs/language.md into layers.md and errors.md lead to headings that exist", () => {
+  const anchors = (doc: string) =>
+    new Set(
+      [...read(doc).matchAll(/^#{1,6} (.+)$/gm)].map((m) =>
+        m[1]!
+          .trim()
+          .toLowerCase()
+          .replace(/[^\p{L}\p{N}_\- ]/gu, "")
+          .replace(/ /g, "-"),
+      ),
+    );
+  const language = read("docs/language.md");
+  const missing: string[] = [];
+  for (const target of ["layers.md", "errors.md", ""]) {
+    const known = anchors(target ? `docs/${target}` : "docs/language.md");
+    const re = new RegExp(`\\]\\(${target.replace(".", "\\.")}#([^)\\s]+)\\)`, "g");
+    for (const m of language.matchAll(re)) if (!known.has(m[1]!)) missing.push(`${target || "docs/language.md"}#${m[1]}`);
+  }
+  assert.deepEqual(missing, [], `docs/language.md links to headings that do not exist: ${missing.join(", ")}`);
+  for (const code of new Set(language.match(/\b[EW]\d{4}\b/g) ?? [])) {
+    assert.match(read("docs/errors.md"), new RegExp(`^### ${code}:`, "m"), `docs/language.md mentions ${code}, which docs/errors.md does not explain`);
+  }
+});
+
 test("the walk-through of docs/language.md is specs/seemore.vlm, token for token", () => {
   const walk = chapter(read("docs/language.md"), /walk-through/i);
   const block = fences(walk).find((f) => f.lang === "vlm");
@@ -98,6 +151,18 @@ test("the walk-through of docs/language.md is specs/seemore.vlm, token for token
     images(read("specs/seemore.vlm")),
     "specs/seemore.vlm and its walk-through in docs/language.md differ (comments aside): update the docs",
   );
+});
+
+test("the parameter counts of the walk-through are those of specs/seemore.vlm", () => {
+  const walk = chapter(read("docs/language.md"), /walk-through/i);
+  const model = analyze(repoPath("specs", "seemore.vlm")).models.at(-1);
+  assert.ok(model, "specs/seemore.vlm declares no model");
+  const count = (module?: string) => model.params.filter((p) => !module || p.module === module).reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
+  const said = (re: RegExp) => Number(re.exec(walk)?.[1]?.replace(/,/g, "") ?? NaN);
+  assert.equal(said(/the model has ([\d,]+) parameters/), count(), "the walk-through's total parameter count is wrong");
+  assert.equal(said(/in the ViT \(([\d,]+)\)/), count("encoder"), "the walk-through's encoder parameter count is wrong");
+  assert.equal(said(/the decoder \(([\d,]+)\)/), count("decoder"), "the walk-through's decoder parameter count is wrong");
+  assert.equal(said(/the projector \(([\d,]+)\)/), count("projector"), "the walk-through's projector parameter count is wrong");
 });
 
 test("the Grammar section defines every rule of the parser, and only those", () => {

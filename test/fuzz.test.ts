@@ -6,14 +6,17 @@
 // Inputs are mutations of the bundled specs, of a few inline snippets and of a generated spec:
 // byte-level (flips, NULs, 0xFF, invalid UTF-8, BOMs, bidi controls, random code points,
 // truncation) and token-level (delete, duplicate, swap, insert, replace tokens; truncate).
-// Thousands are checked in-process through `checkSource` (the function the CLI calls), then a
-// smaller batch is written to disk and checked by the real `vlmc` in one process.
+// Thousands are checked in-process through `checkSource` (what the CLI's `check` runs on each
+// file), then a smaller batch is written to disk and checked by the real `vlmc` in one process.
+// Every file lies beside a copy of specs/seemore.vlm, so `use "seemore.vlm"` resolves.
 //
 // Reproduce a failure: every message names the seed and the case; run with
 //   VLMC_FUZZ_SEED=<seed> VLMC_FUZZ_ONLY=<case> node --test dist/test/fuzz.test.js
 // (the failing input is also written to the temp dir named in the message).
-// VLMC_FUZZ_CASES=<n> changes the number of in-process cases.
-import { test } from "node:test";
+// VLMC_FUZZ_CASES=<n> and VLMC_FUZZ_CLI_FILES=<n> change the sizes (longer hunts: another seed
+// and more cases); VLMC_FUZZ_STATS=1 prints how often each code was produced.
+import { spawnSync } from "node:child_process";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -24,11 +27,10 @@ import { catalogue } from "../compiler/diagnostics/codes.js";
 import { toJson } from "../compiler/diagnostics/render-json.js";
 import { renderText } from "../compiler/diagnostics/render-text.js";
 import { parseSource } from "../compiler/syntax/index.js";
-import { runVlmc } from "./helpers/cli.js";
-import { repoPath } from "./helpers/paths.js";
+import { repoPath, vlmcBin } from "./helpers/paths.js";
 
 const SEED = envInt("VLMC_FUZZ_SEED", 0x5eed_2024);
-const CASES = envInt("VLMC_FUZZ_CASES", 3000);
+const CASES = envInt("VLMC_FUZZ_CASES", 4000);
 const CLI_FILES = envInt("VLMC_FUZZ_CLI_FILES", 200);
 const ONLY = process.env.VLMC_FUZZ_ONLY === undefined ? undefined : Number(process.env.VLMC_FUZZ_ONLY);
 /** The front end reports at most 100 errors per file, then one E0105. */
@@ -527,22 +529,43 @@ function checkDocument(doc: unknown, files: ReadonlyMap<string, FileLines>): boo
 
 const BIDI_OR_NUL = /[\u0000\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/;
 
+/**
+ * Files are checked as if they lay in a directory that holds only the seed spec, so that
+ * `use "seemore.vlm"` resolves (and its diagnostics may point into that file) and no other
+ * `use` can reach anything.
+ */
+const USED = "seemore.vlm";
+const usedBytes = readBytes(repoPath("specs", USED));
+
+function useDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  writeFileSync(join(dir, USED), usedBytes);
+  return dir;
+}
+
+const inProcessDir = useDir("vlmc-fuzz-use-");
+after(() => rmSync(inProcessDir, { recursive: true, force: true }));
+
 /** The in-process half: checkSource, then what the CLI does with its result. Returns the codes. */
 function checkInProcess(c: Case): string[] {
-  const path = `case-${c.index}.vlm`;
+  const path = join(inProcessDir, `case-${c.index}.vlm`);
   const result = checkSource(path, c.bytes);
+  expect(result.sources.has(path), () => "checkSource returned no source for the file");
   // Offsets, before they become lines and columns.
-  const text = result.sources.get(path)?.text;
-  expect(text !== undefined, () => "checkSource returned no source for the file");
   for (const d of result.diagnostics) {
     for (const s of [d.span, ...d.related.map((r) => r.span)]) {
-      expect(s.file === path, () => `${d.code}: a span names another file: ${s.file}`);
-      expect(Number.isInteger(s.start) && Number.isInteger(s.end) && 0 <= s.start && s.start <= s.end && s.end <= text.length, () => `${d.code}: span ${s.start}..${s.end} is not inside the text (length ${text.length})`);
+      const text = result.sources.get(s.file)?.text;
+      expect(text !== undefined, () => `${d.code}: a span names a file that was not read: ${s.file}`);
+      expect(Number.isInteger(s.start) && Number.isInteger(s.end) && 0 <= s.start && s.start <= s.end && s.end <= text.length, () => `${d.code}: span ${s.start}..${s.end} is not inside the text of ${s.file} (length ${text.length})`);
       expect(!splitsPair(text, s.start) && !splitsPair(text, s.end), () => `${d.code}: span ${s.start}..${s.end} splits a surrogate pair`);
     }
   }
+  const files = new Map<string, FileLines>([
+    [path, fileLines(c.bytes)],
+    [join(inProcessDir, USED), fileLines(usedBytes)],
+  ]);
   const doc = JSON.parse(JSON.stringify(toJson(result.diagnostics, result.sources))) as unknown;
-  const anyError = checkDocument(doc, new Map([[path, fileLines(c.bytes)]]));
+  const anyError = checkDocument(doc, files);
   expect(result.ok === !anyError, () => `ok is ${result.ok} but ${anyError ? "an error was" : "no error was"} reported`);
   expect(result.unreadable.length === 0, () => "an in-memory file was reported unreadable");
   const rendered = renderText(result.diagnostics, result.sources, { color: false });
@@ -568,6 +591,19 @@ function describe(c: Case): string {
     // only a convenience
   }
   return `[fuzz seed ${SEED} (0x${SEED.toString(16)}) case ${c.index}: ${c.seed} + ${c.ops.join(", ") || "nothing"}, ${c.bytes.length} bytes${saved}; replay: VLMC_FUZZ_SEED=${SEED} VLMC_FUZZ_ONLY=${c.index}]`;
+}
+
+/** The real bin, like helpers/cli.ts's runVlmc, with room for a large JSON document on stdout. */
+function runVlmc(args: string[], cwd: string): { code: number | null; signal: string | null; stdout: string; stderr: string; error?: Error } {
+  const r = spawnSync(process.execPath, [vlmcBin, ...args], {
+    cwd,
+    env: { ...process.env, NO_COLOR: "1" },
+    input: "",
+    encoding: "utf8",
+    timeout: 120_000, // a hang guard only
+    maxBuffer: 512 * 1024 * 1024,
+  });
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, ...(r.error ? { error: r.error } : {}) };
 }
 
 // ---- tests ----
@@ -597,9 +633,10 @@ test(`fuzz: ${CASES} mutated inputs in-process keep the contract`, () => {
       assert.fail(`${kind}: ${err instanceof Error ? (err instanceof ContractError ? err.message : err.stack) : String(err)}\n${describe(c)}`);
     }
   }
+  if (process.env.VLMC_FUZZ_STATS) process.stderr.write(`fuzz codes seen: ${JSON.stringify(Object.fromEntries([...codesSeen].sort()))}\n`);
   if (ONLY === undefined && CASES >= 1000) {
     // The fuzzer must actually reach the interesting paths, or it tests little.
-    for (const code of ["E0001", "E0002", "E0003", "E0004", "E0005", "E0006", "E0101", "E0102", "E0103"]) {
+    for (const code of ["E0001", "E0002", "E0003", "E0004", "E0005", "E0006", "E0101", "E0102", "E0103", "E0104", "E0105"]) {
       assert.ok(codesSeen.has(code), `[fuzz seed ${SEED}] no case produced ${code}; seen: ${[...codesSeen.keys()].sort().join(" ")}`);
     }
   }
@@ -610,10 +647,10 @@ test(`fuzz: ${CLI_FILES} mutated files through the real vlmc in one process`, (t
     t.skip("VLMC_FUZZ_ONLY replays one in-process case");
     return;
   }
-  const dir = mkdtempSync(join(tmpdir(), "vlmc-fuzz-"));
+  const dir = useDir("vlmc-fuzz-");
   let passed = false;
   try {
-    const files = new Map<string, FileLines>();
+    const files = new Map<string, FileLines>([[USED, fileLines(usedBytes)]]);
     const cases = new Map<string, Case>();
     const names: string[] = [];
     for (let k = 0; k < CLI_FILES; k++) {
@@ -627,8 +664,8 @@ test(`fuzz: ${CLI_FILES} mutated files through the real vlmc in one process`, (t
     }
     const ctx = `[fuzz seed ${SEED}, CLI batch of ${CLI_FILES} files in ${dir}]`;
 
-    const json = runVlmc(["check", "--format", "json", ...names], { cwd: dir });
-    assert.ok(json.code === 0 || json.code === 1, `${ctx} exit code ${json.code}; stderr: ${json.stderr.slice(0, 2000)}`);
+    const json = runVlmc(["check", "--format", "json", ...names], dir);
+    assert.ok(json.code === 0 || json.code === 1, `${ctx} exit code ${json.code} (signal ${json.signal}, ${json.error?.message ?? "no spawn error"}); stderr: ${json.stderr.slice(0, 2000)}`);
     assert.equal(json.stderr, "", `${ctx} --format json wrote to stderr`);
     let doc: unknown;
     try {
@@ -653,14 +690,16 @@ test(`fuzz: ${CLI_FILES} mutated files through the real vlmc in one process`, (t
       byFile.set(d.file, [...(byFile.get(d.file) ?? []), `${d.code}@${d.line}:${d.column}`]);
     }
     for (const name of names) {
-      const r = checkSource(name, cases.get(name)!.bytes);
+      const r = checkSource(join(dir, name), cases.get(name)!.bytes);
       const own = toJson(r.diagnostics, r.sources);
-      const expected = own.diagnostics.filter((d) => /^[EW]0[01]/.test(d.code) && d.code !== "E0105").map((d) => `${d.code}@${d.line}:${d.column}`);
+      const expected = own.diagnostics
+        .filter((d) => d.file === join(dir, name) && /^[EW]0[01]/.test(d.code) && d.code !== "E0105")
+        .map((d) => `${d.code}@${d.line}:${d.column}`);
       assert.deepEqual(byFile.get(name) ?? [], expected, `${ctx} ${name}: the CLI and checkSource disagree\n${describe(cases.get(name)!)}`);
     }
 
     // The text renderer on the same batch: no crash, no stack trace.
-    const text = runVlmc(["check", ...names], { cwd: dir });
+    const text = runVlmc(["check", ...names], dir);
     assert.equal(text.code, json.code, `${ctx} text mode exit code ${text.code}, JSON mode ${json.code}; stderr: ${text.stderr.slice(-2000)}`);
     assert.doesNotMatch(text.stderr, /internal error|^\s+at .+:\d+:\d+\)?$/m, `${ctx} text mode printed an internal error or a stack trace`);
     assert.equal(text.stdout, "", `${ctx} text mode wrote to stdout`);

@@ -6,14 +6,15 @@
 //   npm run docs          (or: npx tsc -p . && node dist/tools/gen-errors-doc.js)
 //
 // It also owns the fixture format, shared with test/diagnostic-fixtures.test.ts: a fixture is
-// `<CODE>-<slug>.vlm`; comments such as `# error E0101 @5:11` or `# warning W0101 @1:1`
-// (several per comment allowed, separated by commas) list every diagnostic the compiler must
-// report for the file, at 1-based line and column (columns in code points). Files a fixture
-// `use`s live in a folder named like it (`E0208-use-cycle/other.vlm`); a diagnostic reported
-// in such a file is annotated with its path: `# error E0208 @E0208-use-cycle/other.vlm:1:5`.
+// `<CODE>-<slug>.vlm`, or `<CODE>-<slug>.yaml` for an IR document (E06xx codes); comments such
+// as `# error E0101 @5:11` or `# warning W0101 @1:1` (several per comment allowed, separated by
+// commas) list every diagnostic the compiler must report for the file, at 1-based line and
+// column (columns in code points). Files a fixture `use`s (or, for an IR, the spec it was
+// compiled from) live in a folder named like it (`E0208-use-cycle/other.vlm`); a diagnostic
+// reported in such a file is annotated with its path: `# error E0208 @E0208-use-cycle/other.vlm:1:5`.
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, relative, sep } from "node:path";
+import { dirname, extname, join, relative, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { check } from "../compiler/check.js";
 import { catalogue, type CodeInfo } from "../compiler/diagnostics/codes.js";
@@ -48,15 +49,17 @@ export interface Expectation {
   column: number;
 }
 
-const ANNOTATION = /\b(error|warning)\s+([EW]\d{4})\s+@(?:([^\s@,]+\.vlm):)?(\d+):(\d+)/g;
+const ANNOTATION = /\b(error|warning)\s+([EW]\d{4})\s+@(?:([^\s@,]+\.(?:vlm|yaml)):)?(\d+):(\d+)/g;
 /** A trailing comment made only of annotations, e.g. `   # error E0005 @6:15, error E0005 @6:23`. */
-const ANNOTATION_COMMENT = /[ \t]*#[ \t]*(?:(?:error|warning)[ \t]+[EW]\d{4}[ \t]+@(?:[^\s@,]+\.vlm:)?\d+:\d+[ \t]*,?[ \t]*)+$/;
-const FIXTURE_NAME = /^([EW]\d{4})-[a-z0-9][a-z0-9-]*\.vlm$/;
+const ANNOTATION_COMMENT = /[ \t]*#[ \t]*(?:(?:error|warning)[ \t]+[EW]\d{4}[ \t]+@(?:[^\s@,]+\.(?:vlm|yaml):)?\d+:\d+[ \t]*,?[ \t]*)+$/;
+const FIXTURE_NAME = /^([EW]\d{4})-[a-z0-9][a-z0-9-]*\.(?:vlm|yaml)$/;
+/** The extensions of fixtures: specs, and IR documents (YAML comments are `#` too). */
+const FIXTURE_EXTENSIONS = [".vlm", ".yaml"];
 
-/** Every `.vlm` file in the fixture directory, sorted by name. */
+/** Every `.vlm` and `.yaml` file in the fixture directory, sorted by name. */
 export function listFixtures(): string[] {
   return readdirSync(FIXTURE_DIR)
-    .filter((f) => f.endsWith(".vlm"))
+    .filter((f) => FIXTURE_EXTENSIONS.some((ext) => f.endsWith(ext)))
     .sort();
 }
 
@@ -103,7 +106,7 @@ export function formatExpectation(e: Expectation): string {
 
 /** A fixture's companion folder (files it `use`s), if it has one. */
 export function companionDir(fixture: string): string | null {
-  const dir = join(FIXTURE_DIR, fixture.replace(/\.vlm$/, ""));
+  const dir = join(FIXTURE_DIR, fixture.replace(/\.(vlm|yaml)$/, ""));
   return existsSync(dir) ? dir : null;
 }
 
@@ -117,7 +120,8 @@ export function actualExpectation(d: Diagnostic, sources: ReadonlyMap<string, { 
 // ---------------------------------------------------------------------------------------------
 // The document
 
-const EXAMPLE_PATH = "example.vlm";
+/** The example's name: `example.vlm`, or `example.yaml` for an IR fixture. */
+const examplePath = (fixture: string) => `example${extname(fixture)}`;
 /** Longer examples are shown in part: their head, the lines around the section's code, the tail. */
 const MAX_EXAMPLE_LINES = 40;
 const HEAD_LINES = 12;
@@ -252,7 +256,7 @@ interface Example {
  */
 function checkExample(fixture: string, bytes: Uint8Array): { result: ReturnType<typeof check>; dir: string; path: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), "vlmc-errors-doc-"));
-  const path = join(dir, EXAMPLE_PATH);
+  const path = join(dir, examplePath(fixture));
   writeFileSync(path, bytes);
   const companion = companionDir(fixture);
   if (companion) cpSync(companion, join(dir, relative(FIXTURE_DIR, companion)), { recursive: true });
@@ -383,7 +387,7 @@ export function generateErrorsDoc(): string {
           out.push(`The file holds bytes that cannot be shown as they are, marked here: ${ex.legend.join("; ")}.`);
           out.push("");
         }
-        out.push(fence("vlm", ex.source));
+        out.push(fence(fixture.endsWith(".yaml") ? "yaml" : "vlm", ex.source));
         out.push("");
         out.push("`vlmc check` reports:");
         out.push("");

@@ -68,7 +68,7 @@ export const catalogue = {
   ),
   E0009: e(
     "file too large",
-    "The file is larger than any spec needs to be (the limit is 1 MiB, about 25,000 lines). vlmc refuses to parse it rather than spend memory and time on what is almost certainly the wrong file.",
+    "The file is larger than any spec needs to be (the limits are 1 MiB and 300,000 tokens, about 25,000 lines). vlmc refuses to parse it rather than spend memory and time on what is almost certainly the wrong file.",
     "Check that you passed the right file; split a generated spec into several files joined with `use`.",
   ),
   // ---- syntax ----

@@ -33,8 +33,8 @@ export function lower(m: AnalyzedModel, opts: LowerOptions): Ir {
       name: n.name,
       path: full,
       attrs: plain(n.args) as Record<string, IrValue>,
-      input: n.input!.shape,
-      output: n.output!.shape,
+      input: [...n.input!.shape],
+      output: [...n.output!.shape],
       params: (n.params ?? []).map((p) => ({ name: joinName(full, p.name), shape: p.shape, init: p.init, decay: p.decay })),
       ...(n.children ? { children: n.children.map((c) => layer(c, full)) } : {}),
       span: span(n.span),
@@ -45,8 +45,8 @@ export function lower(m: AnalyzedModel, opts: LowerOptions): Ir {
     return {
       preset: r.preset,
       weights: r.weights ? path(r.weights) : null,
-      input: r.input.shape,
-      output: r.output.shape,
+      input: [...r.input.shape],
+      output: [...r.output.shape],
       layers: r.layers.map((l) => layer(l, name)),
       span: span((syn.label ?? syn.name).span),
     };

@@ -18,6 +18,8 @@ export interface TensorType {
   cls?: boolean;
   /** Where this tensor's last dim was decided (for "found here" labels). */
   origin: Span;
+  /** Where its token count (dim 1) was decided: the patch size, the encoder's `output`. */
+  tokens?: Span;
 }
 
 export type Init =

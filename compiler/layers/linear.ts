@@ -25,7 +25,7 @@ export const linear: LayerKind = {
     }
     ctx.node.args.in = d;
     const s = ctx.input.shape;
-    return { shape: [s[0]!, s[1]!, ctx.args.out as number], origin: ctx.argSpan("out"), ...(ctx.input.cls ? { cls: true } : {}) };
+    return { shape: [s[0]!, s[1]!, ctx.args.out as number], origin: ctx.argSpan("out"), ...(ctx.input.tokens ? { tokens: ctx.input.tokens } : {}), ...(ctx.input.cls ? { cls: true } : {}) };
   },
   params(args, input) {
     const inW = input[input.length - 1] as number;

@@ -18,7 +18,7 @@ export const mlp: LayerKind = {
     const out = (ctx.args.out as number) || d;
     ctx.node.args.out = out;
     const s = ctx.input.shape;
-    return { shape: [s[0]!, s[1]!, out], origin: ctx.args.out === d ? ctx.input.origin : ctx.argSpan("out"), ...(ctx.input.cls ? { cls: true } : {}) };
+    return { shape: [s[0]!, s[1]!, out], origin: ctx.args.out === d ? ctx.input.origin : ctx.argSpan("out"), ...(ctx.input.tokens ? { tokens: ctx.input.tokens } : {}), ...(ctx.input.cls ? { cls: true } : {}) };
   },
   params(args, input) {
     const d = input[2] as number;

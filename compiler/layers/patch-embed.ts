@@ -37,7 +37,7 @@ export const patchEmbed: LayerKind = {
       // Go on as if the edges were cropped, so that later layers are still checked.
     }
     const tokens = Math.max(1, Math.floor(h / p) * Math.floor(w / p)) + (ctx.args.cls ? 1 : 0);
-    return { shape: [b, tokens, ctx.args.dim as number], origin: ctx.argSpan("dim"), ...(ctx.args.cls ? { cls: true } : {}) };
+    return { shape: [b, tokens, ctx.args.dim as number], origin: ctx.argSpan("dim"), tokens: ctx.argSpan("patch"), ...(ctx.args.cls ? { cls: true } : {}) };
   },
   params(args, input) {
     const p = args.patch as number;

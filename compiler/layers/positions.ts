@@ -15,7 +15,7 @@ export const positions: LayerKind = {
   doc: "Adds a position embedding: `learned` (a table of `length` rows) or `sinusoidal` (fixed).",
   args: [
     { name: "kind", type: oneOf("learned", "sinusoidal"), default: "learned", doc: "`learned` or `sinusoidal`" },
-    { name: "length", type: int(), default: 0, doc: "rows of the table: the longest sequence (default: the input's length)" },
+    { name: "length", type: int(0), default: 0, doc: "rows of the table: the longest sequence (default: the input's length)" },
   ],
   shape(ctx) {
     if (expectSequence(ctx, "`positions`") === null) return null;

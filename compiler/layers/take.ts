@@ -16,12 +16,13 @@ export const take: LayerKind = {
       return ctx.report("E0310", "there is no CLS token to take", {
         at: ctx.argSpan("which"),
         label: "`cls` needs a CLS token",
-        help: ["set `cls: true` on the patch embedding, or output `patches` or `pool`"],
+        help: ["add a CLS token (`cls: true`), or output `patches` or `pool`"],
       });
     }
     const tokens = which === "cls" || which === "pool" ? 1 : which === "patches" ? n - (cls ? 1 : 0) : n;
     if (tokens < 1) return ctx.report("E0310", "the encoder outputs no tokens", { at: ctx.argSpan("which") });
-    return { shape: [b, tokens, d], origin: ctx.input.origin, ...(which === "all" && cls ? { cls: true } : {}) };
+    const tokensFrom = which === "cls" || which === "pool" ? ctx.argSpan("which") : ctx.input.tokens;
+    return { shape: [b, tokens, d], origin: ctx.input.origin, ...(tokensFrom ? { tokens: tokensFrom } : {}), ...(which === "all" && cls ? { cls: true } : {}) };
   },
   flops: (_, input) => input.reduce((a, b) => a * b, 1),
   saved: () => 0,

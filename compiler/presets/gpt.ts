@@ -22,7 +22,7 @@ export function decoderCommon(defaults: { position: string; tie: boolean }): Sch
       default: defaults.position,
       doc: "position information: a learned table, fixed sinusoids, rotary (inside attention), or none",
     },
-    dropout: { type: float(0, 1, { maxExclusive: true }), default: 0, doc: "dropout on embeddings, attention and MLP outputs" },
+    dropout: { type: float(0, 1, { maxExclusive: true }), default: 0, doc: "dropout on the embeddings and the attention weights and outputs (and the MLP output in `gpt`)" },
     tie_embeddings: { type: bool, default: defaults.tie, doc: "the LM head reuses the token embedding table" },
     head_bias: { type: bool, default: false, doc: "a learned bias on the LM head" },
     weights: { type: str, default: "", defaultDoc: "none", doc: "pretrained weights (.safetensors), relative to the spec" },

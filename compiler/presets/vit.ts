@@ -63,7 +63,7 @@ function buildVit(r: SectionReader): LayerNode[] | null {
       node(r, "layernorm", "norm2", eps, { eps: "norm_eps" }),
       node(r, "mlp", "mlp", { hidden: s.mlp, activation: s.activation, dropout: p }, { hidden: "mlp", activation: "activation", dropout: "dropout" }),
     ]);
-    blocks.push(node(r, "sequence", String(i), {}, { heads: "blocks" }, [attn, ffn]));
+    blocks.push(node(r, "sequence", String(i), {}, { n: "blocks" }, [attn, ffn]));
   }
   layers.push(node(r, "sequence", "blocks", {}, { n: "blocks" }, blocks));
   if (s.final_norm) layers.push(node(r, "layernorm", "norm", eps, { eps: "norm_eps" }));

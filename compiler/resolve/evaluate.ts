@@ -131,7 +131,7 @@ export class Evaluator {
         for (const d of e.dims) {
           const v = this.eval(d, env);
           if (!v) return null;
-          const n = this.expectInteger(v, "a dimension");
+          const n = this.expectInteger(v, "a dimension", env);
           if (n === null) return null;
           dims.push(n);
         }
@@ -140,7 +140,7 @@ export class Evaluator {
       case "Negate": {
         const v = this.eval(e.operand, env);
         if (!v) return null;
-        if (v.kind !== "number") return this.typeError(v, "a number", "`-` applies to numbers");
+        if (v.kind !== "number") return this.typeError(v, "a number", "`-` applies to numbers", env);
         return { kind: "number", value: -v.value, integer: v.integer, span: e.span };
       }
       case "Binary":
@@ -210,8 +210,8 @@ export class Evaluator {
     const r = this.eval(e.right, env);
     if (!l || !r) return null;
     if (e.op === "+" && l.kind === "string" && r.kind === "string") return { kind: "string", value: l.value + r.value, span: e.span };
-    if (l.kind !== "number") return this.typeError(l, "a number", `\`${e.op}\` applies to numbers`);
-    if (r.kind !== "number") return this.typeError(r, "a number", `\`${e.op}\` applies to numbers`);
+    if (l.kind !== "number") return this.typeError(l, "a number", `\`${e.op}\` applies to numbers`, env);
+    if (r.kind !== "number") return this.typeError(r, "a number", `\`${e.op}\` applies to numbers`, env);
     let value: number;
     switch (e.op) {
       case "+":
@@ -257,30 +257,35 @@ export class Evaluator {
   /** Reports a symbol where a value was needed as an unknown name, or a wrong type. */
   typeError(v: Value, expected: string, why?: string, env?: Env): null {
     if (v.kind === "symbol") {
+      const wantsString = expected.startsWith("a string");
       this.diags.push(
         diagnostic("E0201", v.span, `unknown name \`${v.name}\``, {
           label: `expected ${expected}`,
-          help: env ? didYouMean(v.name, env.visibleNames()) : [],
+          help: [...(env ? didYouMean(v.name, env.visibleNames()) : []), ...(wantsString ? [`strings are written in double quotes: \`"${v.name}"\``] : [])],
         }),
       );
       return null;
     }
+    // A number in quotes where a number is wanted: say how to write it.
+    const unquoted = v.kind === "string" && /^(an integer|a number)/.test(expected) && /^\s*-?\d[\d_]*(\.\d+)?([eE][-+]?\d+)?\s*$/.test(v.value);
     this.diags.push(
       diagnostic("E0401", v.span, `expected ${expected}, found ${describeValue(v)}`, {
         label: `this is ${describeValue(v)}`,
         ...(why ? { notes: [why] } : {}),
+        ...(unquoted ? { help: [`write the number without quotes: \`${(v as { value: string }).value.trim()}\``] } : {}),
       }),
     );
     return null;
   }
 
-  expectInteger(v: Value, what: string): number | null {
-    if (v.kind !== "number") return this.typeError(v, `an integer for ${what}`);
+  expectInteger(v: Value, what: string, env?: Env): number | null {
+    if (v.kind !== "number") return this.typeError(v, `an integer for ${what}`, undefined, env);
     if (!v.integer) {
+      const whole = Number.isInteger(v.value);
       this.diags.push(
-        diagnostic("E0403", v.span, `${what} must be an integer, found ${formatNumber(v.value)}`, {
-          label: "not an integer",
-          help: ["dimensions and counts are whole numbers; check the arithmetic"],
+        diagnostic("E0403", v.span, `${what} must be an integer, found ${formatNumber(v.value)}${whole ? " written as a decimal" : ""}`, {
+          label: whole ? "written with `.` or an exponent" : "not an integer",
+          help: [whole ? `write \`${formatNumber(v.value)}\`: a number written with \`.\` or \`e\` is not an integer, even when it is whole` : "dimensions and counts are whole numbers; check the arithmetic"],
         }),
       );
       return null;

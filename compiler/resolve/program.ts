@@ -63,6 +63,8 @@ export interface Program {
   diagnostics: Diagnostic[];
   /** True when some file failed to parse: semantic stages do not run. */
   syntaxFailed: boolean;
+  /** modelSyntax() results, so that a long `extends` chain is resolved once, not once per model. */
+  syntaxCache: Map<string, Omit<ModelSyntax, "env"> | null>;
 }
 
 export type ReadFile = (path: string) => { bytes: Uint8Array; tooLarge?: number };
@@ -77,8 +79,11 @@ export function loadProgram(entry: string, input?: Uint8Array | string, read: Re
     topTrain: new Map(),
     diagnostics: [],
     syntaxFailed: false,
+    syntaxCache: new Map(),
   };
   const stack: string[] = [];
+  /** uses[i]: the `use` in stack[i] that is loading stack[i + 1]. */
+  const uses: Span[] = [];
   const load = (path: string, parsed: Parsed) => {
     prog.files.set(path, parsed);
     prog.diagnostics.push(...parsed.diagnostics);
@@ -93,9 +98,11 @@ export function loadProgram(entry: string, input?: Uint8Array | string, read: Re
       if (item.kind !== "Use") continue;
       const target = resolvePath(dirname(path), item.path.value);
       if (stack.includes(target)) {
+        const from = stack.indexOf(target);
         prog.diagnostics.push(
-          diagnostic("E0208", item.path.span, `\`use\` cycle: ${[...stack.slice(stack.indexOf(target)), target].map((p) => shortName(p)).join(" -> ")}`, {
-            label: "this file is already being loaded",
+          diagnostic("E0208", item.path.span, `\`use\` cycle: ${[...stack.slice(from), target].map((p) => shortName(p)).join(" -> ")}`, {
+            label: `${shortName(target)} is already being loaded`,
+            related: uses.slice(from).map((span, i) => ({ span, label: `${shortName(stack[from + i]!)} uses ${shortName(stack[from + i + 1]!)} here` })),
             help: ["move what both files need into a third file"],
           }),
         );
@@ -108,13 +115,15 @@ export function loadProgram(entry: string, input?: Uint8Array | string, read: Re
         } catch (err) {
           prog.diagnostics.push(
             diagnostic("E0207", item.path.span, `cannot read \`${item.path.value}\`: ${err instanceof FileError ? err.message.replace(`${target}: `, "") : String(err)}`, {
-              label: `resolved to ${target}`,
-              notes: ["paths in `use` are relative to the file that contains it"],
+              // Not the absolute path: messages stay the same on every machine (docs/errors.md shows them).
+              label: `looked for it relative to the folder of ${shortName(path)}`,
             }),
           );
           continue;
         }
+        uses.push(item.path.span);
         load(target, parseSource(target, got.bytes, got.tooLarge));
+        uses.pop();
       }
       const imported = prog.fileEnvs.get(target);
       if (imported) env.imports.push(imported);
@@ -177,10 +186,17 @@ function declare(prog: Program, path: string, ast: A.File, env: Env): void {
   }
   if (train) {
     if (!lastModel) {
+      // A model imported with `use` is not trained by this file's `train`: say how to train it.
+      const imported = [...prog.models].filter(([, m]) => m.file !== path).map(([n, m]) => ({ name: n, file: m.file }));
+      const last = imported[imported.length - 1];
       prog.diagnostics.push(
         diagnostic("E0212", train.name.span, "a `train` section needs a model to train", {
           label: "no model in this file",
-          help: ["declare `model NAME { ... }` in this file (the last model of a file is the one its `train` section trains)"],
+          help: [
+            last
+              ? `\`train\` trains the last model of its own file, not one it \`use\`s: to train \`${last.name}\` (from ${shortName(last.file)}), declare \`model ${last.name}_run extends ${last.name} {}\` here`
+              : "declare `model NAME { ... }` in this file (the last model of a file is the one its `train` section trains)",
+          ],
         }),
       );
     } else prog.topTrain.set(path, train);
@@ -198,7 +214,7 @@ export function addBinding(diags: Diagnostic[], env: Env, name: A.Ident, expr: A
 
 export function dup(diags: Diagnostic[], name: A.Ident, first: Span, what: string): void {
   diags.push(
-    diagnostic("E0205", name.span, `${what.startsWith("`") ? what : `${what} \`${name.name}\``} is defined twice`, {
+    diagnostic("E0205", name.span, `${what.includes("`") ? what : `${what} \`${name.name}\``} is defined twice`, {
       label: "defined again here",
       related: [{ span: first, label: "first defined here" }],
       help: ["remove one of the definitions, or rename one"],
@@ -228,7 +244,7 @@ function addEntry(diags: Diagnostic[], out: SectionSyntax, e: A.Entry, allowChil
         diags.push(
           diagnostic("E0213", e.path[0]!.span, `a dotted setting \`${key}\` can only override a base model`, {
             label: "not allowed inside a section",
-            help: [`write \`${e.path[e.path.length - 1]!.name}: ...\` in the section it belongs to, or put the override in a \`model ... extends ...\` body`],
+            help: [`write \`${e.path[e.path.length - 1]!.name}: ...\` in the section it belongs to; dotted overrides stand directly in a model body`],
           }),
         );
         return;
@@ -268,6 +284,13 @@ function addEntry(diags: Diagnostic[], out: SectionSyntax, e: A.Entry, allowChil
  * Inherited sections are shallow copies: an override replaces one setting of the copy.
  */
 export function modelSyntax(prog: Program, name: string, diags: Diagnostic[], seen: string[] = []): Omit<ModelSyntax, "env"> | null {
+  if (prog.syntaxCache.has(name)) return prog.syntaxCache.get(name)!;
+  const result = modelSyntaxUncached(prog, name, diags, seen);
+  prog.syntaxCache.set(name, result);
+  return result;
+}
+
+function modelSyntaxUncached(prog: Program, name: string, diags: Diagnostic[], seen: string[]): Omit<ModelSyntax, "env"> | null {
   const def = prog.models.get(name);
   if (!def) return null;
   const { decl } = def;
@@ -281,6 +304,7 @@ export function modelSyntax(prog: Program, name: string, diags: Diagnostic[], se
           help: ["a model can only extend a model that does not extend it back"],
         }),
       );
+      return null; // without its base, every section and override would be reported again
     } else if (!prog.models.has(decl.base.name)) {
       diags.push(
         diagnostic("E0209", decl.base.span, `unknown base model \`${decl.base.name}\``, {
@@ -288,12 +312,12 @@ export function modelSyntax(prog: Program, name: string, diags: Diagnostic[], se
           help: [...didYouMean(decl.base.name, prog.models.keys()), "`use` the file that defines it"],
         }),
       );
+      return null; // without its base, every section and override would be reported again
     } else {
       const base = modelSyntax(prog, decl.base.name, diags, [...seen, name]);
-      if (base) {
-        sections = new Map([...base.sections].map(([k, v]) => [k, copySection(v)]));
-        lets = [...base.lets];
-      }
+      if (!base) return null; // the base's own `extends` failed (reported)
+      sections = new Map([...base.sections].map(([k, v]) => [k, copySection(v)]));
+      lets = [...base.lets];
     }
   }
   const overrides: A.Setting[] = [];
@@ -369,6 +393,15 @@ function applyOverride(diags: Diagnostic[], sections: Map<SectionName, SectionSy
     return;
   }
   let keyIdent = rest[rest.length - 1]!;
+  if (rest.length === 2 && sname !== "train") {
+    diags.push(
+      diagnostic("E0209", rest[1]!.span, `an override of \`${head!.name}\` has two parts: \`${head!.name}.${rest[0]!.name}\``, {
+        label: "one part too many",
+        help: ["only stages take three parts: `train.STAGE.key`"],
+      }),
+    );
+    return;
+  }
   if (rest.length === 2) {
     const child = target.children.get(rest[0]!.name);
     if (!child) {

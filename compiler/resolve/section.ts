@@ -5,8 +5,8 @@ import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
 import type { Span } from "../source.js";
 import type { Env, Evaluator } from "./evaluate.js";
 import type { SectionSyntax } from "./program.js";
-import { didYouMean } from "./suggest.js";
-import { hintFor, type Coercer, type Type, type Typed } from "./types.js";
+import { closest, didYouMean } from "./suggest.js";
+import { bareNameOf, hintFor, type Coercer, type Type, type Typed } from "./types.js";
 
 export interface SettingSpec {
   type: Type;
@@ -62,7 +62,7 @@ export class SectionReader {
     let value: Typed | null;
     if (written) {
       const binding = this.env.names.get(key);
-      const hint = hintFor(spec.type);
+      const hint = hintFor(spec.type, bareNameOf(written.expr));
       let raw;
       if (hint !== "value" || !binding) {
         raw = this.ev.eval(written.expr, this.env, hint);
@@ -70,10 +70,14 @@ export class SectionReader {
       } else raw = this.ev.binding(written.key, binding);
       value = raw ? this.coercer.coerce(raw, spec.type, `\`${key}\``, this.env) : null;
     } else if (spec.default === undefined) {
+      // A written setting the schema does not know may be this one, misspelt (`layer: 2`).
+      const misspelt = [...this.syntax.settings.values()].find((s) => !this.schema[s.key.name] && closest(s.key.name, Object.keys(this.schema)) === key);
       this.diags.push(
         diagnostic("E0210", (this.syntax.label ?? this.syntax.name).span, `${this.what} needs \`${key}\``, {
           label: `missing \`${key}\``,
+          ...(misspelt ? { related: [{ span: misspelt.key.span, label: `did you mean \`${key}\`?` }] } : {}),
           notes: [`\`${key}\`: ${spec.doc}`],
+          help: [misspelt ? `rename \`${misspelt.key.name}\` to \`${key}\`` : `add \`${key}: ...\` to this section`],
         }),
       );
       value = null;
@@ -87,14 +91,18 @@ export class SectionReader {
     return typeof v === "number" ? v : null;
   }
 
-  /** Reports settings the schema does not know. */
-  checkUnknown(extra: string[] = []): void {
+  /**
+   * Reports settings the schema does not know. `elsewhere` may say where a known setting of
+   * another section belongs (`steps` written in `train` instead of in a stage).
+   */
+  checkUnknown(extra: string[] = [], elsewhere?: (key: string) => string | undefined): void {
     for (const [key, s] of this.syntax.settings) {
       if (this.schema[key] || extra.includes(key)) continue;
+      const there = elsewhere?.(key);
       this.diags.push(
         diagnostic("E0202", s.key.span, `${this.what} has no setting \`${key}\``, {
           label: "unknown setting",
-          help: [...didYouMean(key, Object.keys(this.schema)), `its settings: ${Object.keys(this.schema).join(", ")}`],
+          help: there ? [there] : [...didYouMean(key, Object.keys(this.schema)), `its settings: ${Object.keys(this.schema).join(", ")}`],
         }),
       );
     }

@@ -57,7 +57,7 @@ export function readTokenizer(r: SectionReader, specFile: string): TokenizerInfo
   if (corpus) {
     const path = resolve(dirname(specFile), corpus);
     if (!existsSync(path) || !statSync(path).isFile()) {
-      r.diags.push(diagnostic("E0504", r.span("corpus"), `corpus file \`${corpus}\` not found`, { label: `resolved to ${path}`, notes: ["paths are relative to the spec file"] }));
+      r.diags.push(diagnostic("E0504", r.span("corpus"), `corpus file \`${corpus}\` not found`, { label: "no such file (paths are relative to the spec file's folder)" }));
       return null;
     }
     if (statSync(path).size > MAX_CORPUS) {
@@ -77,16 +77,26 @@ export function readTokenizer(r: SectionReader, specFile: string): TokenizerInfo
   const chars = Array.from(alphabet);
   const unique: string[] = [];
   const have = new Set<string>();
+  // A literal without escapes maps each character to its place in the source: mark the repeat.
+  const written = corpus ? undefined : r.syntax.settings.get("alphabet")?.expr;
+  const exact = written?.kind === "String" && written.span.end - written.span.start === alphabet.length + 2 ? written.span : undefined;
+  const charSpan = (offset: number, c: string) => (exact ? { ...exact, start: exact.start + 1 + offset, end: exact.start + 1 + offset + c.length } : r.span("alphabet"));
+  const first = new Map<string, number>();
+  let at = 0; // UTF-16 offset of `c` in the alphabet
   for (const c of chars) {
     if (have.has(c)) {
       r.diags.push(
-        diagnostic("W0401", r.span("alphabet"), `the alphabet lists ${JSON.stringify(c)} more than once`, {
+        diagnostic("W0401", charSpan(at, c), `the alphabet lists ${JSON.stringify(c)} more than once`, {
           label: "repeated character",
+          ...(exact ? { related: [{ span: charSpan(first.get(c)!, c), label: "first listed here" }] } : {}),
           help: ["remove the duplicate; it would be ignored"],
         }),
       );
+      at += c.length;
       continue;
     }
+    first.set(c, at);
+    at += c.length;
     have.add(c);
     unique.push(c);
   }

@@ -81,6 +81,16 @@ export const stageSchema: Schema = {
   data: { type: dataType, default: (r) => r.external.trainData?.() ?? null, defaultDoc: "train.data", doc: "this stage's data" },
 };
 
+/** For E0202 in `train`: a stage's setting written in `train` itself. */
+export function trainElsewhere(key: string): string | undefined {
+  return stageSchema[key] && !trainSchema[key] ? `\`${key}\` is a setting of a stage: move it into \`stage NAME { ... }\`` : undefined;
+}
+
+/** For E0202 in a stage: a setting of `train` written in a stage. */
+export function stageElsewhere(key: string): string | undefined {
+  return trainSchema[key] && !stageSchema[key] ? `\`${key}\` is a setting of \`train\` (for all stages): move it out of the stage` : undefined;
+}
+
 export interface StageInfo {
   name: string;
   span: Span;
@@ -107,22 +117,32 @@ export interface TrainInfo {
 }
 
 /** Checks the files a data source names exist (relative to the spec). */
-export function checkDataFiles(r: SectionReader, key: string, data: TypedCall, specFile: string): void {
+export function checkDataFiles(r: SectionReader, key: string, data: TypedCall, specFile: string, what = "data file"): void {
   const file = data.args.file;
   if (typeof file !== "string") return;
   const path = resolve(dirname(specFile), file);
   if (!existsSync(path) || !statSync(path).isFile()) {
     r.diags.push(
-      diagnostic("E0504", r.span(key), `data file \`${file}\` not found`, {
-        label: `resolved to ${path}`,
-        notes: ["paths in a spec are relative to the spec file's folder"],
+      diagnostic("E0504", fileArgSpan(r, key), `${what} \`${file}\` not found`, {
+        label: "no such file (paths are relative to the spec file's folder)",
       }),
     );
   }
 }
 
-export function readStage(r: SectionReader, name: string, span: Span, specFile: string): StageInfo | null {
-  r.checkUnknown();
+/** The span of the path in `key: source("path", ...)` (or `file: "path"`), else of the whole value. */
+function fileArgSpan(r: SectionReader, key: string): Span {
+  const expr = r.syntax.settings.get(key)?.expr;
+  if (expr?.kind === "Call") {
+    const arg = expr.args.find((a) => a.name?.name === "file") ?? expr.args.find((a) => !a.name);
+    if (arg) return arg.value.span;
+  }
+  return r.span(key);
+}
+
+/** `parent` is the `train` section, whose `batch` and `data` a stage inherits. */
+export function readStage(r: SectionReader, name: string, span: Span, specFile: string, parent?: SectionReader): StageInfo | null {
+  r.checkUnknown([], stageElsewhere);
   r.readAll();
   const get = (k: string) => r.get(k);
   const train = get("train") as Typed[] | null;
@@ -146,7 +166,7 @@ export function readStage(r: SectionReader, name: string, span: Span, specFile: 
   if (steps !== null && epochs !== null && (steps > 0) === (epochs > 0)) {
     r.diags.push(
       diagnostic("E0503", steps > 0 ? r.span("epochs") : (r.syntax.label ?? r.syntax.name).span, steps > 0 ? `stage \`${name}\` gives both \`steps\` and \`epochs\`` : `stage \`${name}\` does not say how long it runs`, {
-        ...(steps > 0 ? { related: [{ span: r.span("steps"), label: "steps given here" }] } : {}),
+        ...(steps > 0 ? { label: "remove this, or `steps`", related: [{ span: r.span("steps"), label: "steps given here" }] } : { label: "no `steps` or `epochs`" }),
         help: ["give exactly one of `steps: N` and `epochs: N`"],
       }),
     );
@@ -154,9 +174,11 @@ export function readStage(r: SectionReader, name: string, span: Span, specFile: 
   const batch = r.num("batch");
   const accumulate = r.num("accumulate");
   if (batch !== null && accumulate !== null && batch % accumulate !== 0) {
+    const batchSpan = r.has("batch") || !parent?.has("batch") ? r.span("batch") : parent.span("batch");
     r.diags.push(
       diagnostic("E0505", r.span("accumulate"), `\`accumulate: ${accumulate}\` does not divide the batch of ${batch}`, {
-        related: [{ span: r.span("batch"), label: `batch ${batch}` }],
+        label: `${batch} / ${accumulate} is not whole`,
+        related: [{ span: batchSpan, label: r.has("batch") ? `batch ${batch}` : `batch ${batch}, for every stage` }],
         help: ["the micro-batch is batch / accumulate and must be whole"],
       }),
     );
@@ -167,6 +189,7 @@ export function readStage(r: SectionReader, name: string, span: Span, specFile: 
     if (Number.isInteger(w) && w >= steps && w > 0) {
       r.diags.push(
         diagnostic("E0505", r.span("schedule"), `warm-up of ${w} steps is not shorter than the stage (${steps} steps)`, {
+          label: `${w} warm-up steps`,
           related: [{ span: r.span("steps"), label: `${steps} steps` }],
           help: ["shorten the warm-up, or give it as a fraction of the stage (`warmup: 0.05`)"],
         }),

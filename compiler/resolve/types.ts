@@ -88,12 +88,23 @@ export function describeType(t: Type): string {
   }
 }
 
-/** The hint for evaluating an expression of this type (see Evaluator). */
-export function hintFor(t: Type): "value" | "symbol" | "module" {
+/**
+ * The hint for evaluating an expression of this type (see Evaluator). `bareName` is the
+ * expression when it is a single name: for a type that takes a word or a number
+ * (`attention_scale: dim`), one of its words is that word, not a reference to a setting or
+ * constant of the same name (which would make `attention_scale: dim` the number `dim`).
+ */
+export function hintFor(t: Type, bareName?: string): "value" | "symbol" | "module" {
   if (t.t === "enum") return "symbol";
   if (t.t === "module" || (t.t === "list" && t.of.t === "module")) return "module";
-  if (t.t === "either" && t.of.some((x) => x.t === "enum")) return "value";
+  if (t.t === "list" && t.of.t === "enum") return "symbol";
+  if (t.t === "either" && bareName !== undefined && t.of.some((x) => x.t === "enum" && x.values.includes(bareName))) return "symbol";
   return "value";
+}
+
+/** The name an expression consists of, if it is a single bare name (`dim`, not `a.b` or `2 * d`). */
+export function bareNameOf(e: { kind: string; path?: readonly { name: string }[] }): string | undefined {
+  return e.kind === "Ref" && e.path?.length === 1 ? e.path[0]!.name : undefined;
 }
 
 export class Coercer {
@@ -112,6 +123,17 @@ export class Coercer {
       case "int": {
         if (v.kind !== "number") return this.ev.typeError(v, `an integer for ${what}`, undefined, env);
         if (!v.integer) {
+          if (Number.isInteger(v.value)) {
+            // Whole, but written `1e9` or `64.0`: when it is out of range anyway, say that instead.
+            if (!this.range(v.value, v.span, what, t.min, t.max)) return null;
+            this.diags.push(
+              diagnostic("E0403", v.span, `${what} must be an integer, found ${formatNumber(v.value)} written as a decimal`, {
+                label: "written with `.` or an exponent",
+                help: [`write \`${formatNumber(v.value)}\`: a number written with \`.\` or \`e\` is not an integer, even when it is whole`],
+              }),
+            );
+            return null;
+          }
           this.diags.push(
             diagnostic("E0403", v.span, `${what} must be an integer, found ${formatNumber(v.value)}`, {
               label: "not an integer",
@@ -184,7 +206,7 @@ export class Coercer {
         const name = v.kind === "symbol" ? v.name : undefined;
         this.diags.push(
           diagnostic("E0501", v.span, name ? `\`${name}\` is not a module of this model` : `expected a module, found ${describeValue(v)}`, {
-            label: `expected one of ${this.modules.map((m) => `\`${m}\``).join(", ")}`,
+            label: this.modules.length ? `expected one of ${this.modules.map((m) => `\`${m}\``).join(", ")}` : "the model has no `encoder`, `projector` or `decoder`",
             help: name ? didYouMean(name, this.modules) : [],
           }),
         );

@@ -7,7 +7,7 @@ import type { LayerNode } from "../layers/kind.js";
 import { Env, type Evaluator } from "../resolve/evaluate.js";
 import type { BlockInfo } from "../resolve/program.js";
 import { didYouMean } from "../resolve/suggest.js";
-import { bindArgs, hintFor, LIMITS, type ArgSpec, type Coercer } from "../resolve/types.js";
+import { bareNameOf, bindArgs, hintFor, LIMITS, type ArgSpec, type Coercer } from "../resolve/types.js";
 import type { Value } from "../resolve/values.js";
 import type { Span } from "../source.js";
 import type * as A from "../syntax/ast.js";
@@ -20,6 +20,8 @@ export interface ExpandContext {
   count: { n: number; reported: boolean };
   /** Blocks being expanded, to catch a block that uses itself. */
   stack: string[];
+  /** The `repeat`s being expanded, outermost first: E0311 points at them, not at a layer. */
+  repeats?: { span: Span; n: number }[];
 }
 
 const diagsOf = (c: ExpandContext): Diagnostic[] => c.ev.diags;
@@ -61,10 +63,12 @@ function bump(c: ExpandContext, span: Span, by = 1): boolean {
   c.count.n += by;
   if (c.count.n > LIMITS.layers) {
     if (!c.count.reported) {
+      const [outer, ...inner] = c.repeats ?? [];
       diagsOf(c).push(
-        diagnostic("E0311", span, `the model expands to more than ${LIMITS.layers.toLocaleString("en-US")} layers`, {
-          label: "expansion passes the limit here",
-          help: ["lower the repeat counts (nested repeats multiply)"],
+        diagnostic("E0311", outer?.span ?? span, `the model expands to more than ${LIMITS.layers.toLocaleString("en-US")} layers`, {
+          label: outer ? `repeats its body ${outer.n.toLocaleString("en-US")} times` : "expansion passes the limit here",
+          related: inner.map((r) => ({ span: r.span, label: `and this, ${r.n.toLocaleString("en-US")} times each` })),
+          help: [inner.length ? "lower the repeat counts: nested repeats multiply" : "lower the repeat count"],
         }),
       );
     }
@@ -128,10 +132,17 @@ function expandRepeat(item: A.Repeat, env: Env, c: ExpandContext, name: string):
   const n = c.coercer.coerce(v, { t: "int", min: 0, max: LIMITS.repeat }, "the `repeat` count", env);
   if (n === null) return null;
   const children: LayerNode[] = [];
-  for (let i = 0; i < (n as number); i++) {
-    const body = expandBody(item.body, env, c);
-    if (!body) return null;
-    children.push({ kind: "sequence", name: String(i), args: {}, argSpans: {}, span: item.span, children: body });
+  (c.repeats ??= []).push({ span: item.count.span, n: n as number });
+  try {
+    // `repeat 0` adds nothing, but its body is still checked for names and arguments.
+    if (n === 0 && !expandBody(item.body, env, c)) return null;
+    for (let i = 0; i < (n as number); i++) {
+      const body = expandBody(item.body, env, c);
+      if (!body) return null;
+      children.push({ kind: "sequence", name: String(i), args: {}, argSpans: {}, span: item.span, children: body });
+    }
+  } finally {
+    c.repeats.pop();
   }
   return { kind: "sequence", name, args: {}, argSpans: {}, span: item.span, children };
 }
@@ -217,7 +228,7 @@ function evalArgs(args: readonly A.Arg[], specs: readonly ArgSpec[], env: Env, c
   let ok = true;
   args.forEach((a, i) => {
     const spec = a.name ? specs.find((s) => s.name === a.name!.name) : specs[i];
-    const v = c.ev.eval(a.value, env, spec ? hintFor(spec.type) : "value");
+    const v = c.ev.eval(a.value, env, spec ? hintFor(spec.type, bareNameOf(a.value)) : "value");
     if (!v) {
       ok = false;
       return;

@@ -12,7 +12,7 @@ import { addBinding, MODULES, type ModelSyntax, type ModuleName, type Program, t
 import { SectionReader, type Schema } from "../resolve/section.js";
 import { didYouMean } from "../resolve/suggest.js";
 import { readTokenizer, tokenizerKinds, type TokenizerInfo } from "../resolve/tokenizer.js";
-import { readStage, stageSchema, trainSchema, checkDataFiles, type TrainInfo, type StageInfo } from "../resolve/train.js";
+import { readStage, stageSchema, trainSchema, checkDataFiles, trainElsewhere, type TrainInfo, type StageInfo } from "../resolve/train.js";
 import { Coercer, int, LIMITS, oneOf, str, type Typed, type TypedCall } from "../resolve/types.js";
 import type { Value } from "../resolve/values.js";
 import type { Span } from "../source.js";
@@ -128,8 +128,8 @@ export class ModelAnalysis implements ModelScope {
     return r;
   }
 
-  private makeReader(syn: SectionSyntax, schema: Schema, what: string): SectionReader {
-    const env = new Env(this.env, this);
+  private makeReader(syn: SectionSyntax, schema: Schema, what: string, parent: Env = this.env): SectionReader {
+    const env = new Env(parent, this);
     for (const l of syn.lets) addBinding(this.diags, env, l.name, l.value);
     for (const [k, s] of syn.settings) if (!env.names.has(k)) env.names.set(k, { expr: s.expr, env, span: s.key.span });
     return new SectionReader(syn, schema, env, this.ev, this.coercer, what, {
@@ -188,7 +188,17 @@ export class ModelAnalysis implements ModelScope {
     if (this.tokenizerInfo !== undefined) return this.tokenizerInfo;
     this.tokenizerInfo = null;
     const r = this.reader("tokenizer");
-    if (r) this.tokenizerInfo = readTokenizer(r, this.syntax.file);
+    if (!r) return null;
+    // The tokenizer takes settings only: a layer written in it would otherwise be ignored.
+    for (const l of r.syntax.layers) {
+      this.diags.push(
+        diagnostic("E0213", l.span, "a layer chain cannot stand in the tokenizer", {
+          label: "the tokenizer takes settings only",
+          help: ["layers belong to the `encoder`, `projector` or `decoder`"],
+        }),
+      );
+    }
+    this.tokenizerInfo = readTokenizer(r, this.syntax.file);
     return this.tokenizerInfo;
   }
 
@@ -254,19 +264,34 @@ export class ModelAnalysis implements ModelScope {
     r.readAll();
     if (!trunk) return null;
     const weights = (r.get("weights") as string | null) ?? "";
-    if (weights) checkDataFiles(r, "weights", { call: "weights", args: { file: weights } }, this.syntax.file);
+    if (weights) checkDataFiles(r, "weights", { call: "weights", args: { file: weights } }, this.syntax.file, "weights file");
     const ctx = { diags: this.diags, params: this.params, module: name };
     if (name === "encoder") {
       const image = r.get("image") as number[] | null;
       if (!image) return null;
       const input: TensorType = { shape: ["B", ...image], origin: r.span("image") };
       const layers = preset ? trunk : this.withOutput(r, trunk);
+      const reported = this.diags.length;
       const output = inferLayers(layers, input, "encoder", ctx);
       if (!output) return null;
+      // A layer may go on after an error (a patch that does not divide the image is read as if
+      // the edges were cropped) so that the layers after it are checked too; but the token
+      // count it leaves is a guess, and checking `tokens`, the context or the projector against
+      // it would only report consequences of the one mistake.
+      if (this.diags.slice(reported).some((d) => d.severity === "error")) return null;
       return this.checkEncoder(r, { name, preset: preset?.name ?? null, layers, input, output, weights });
     }
     if (name === "projector") {
-      const enc = this.hasSection("encoder") ? this.module("encoder") : null;
+      if (!this.hasSection("encoder")) {
+        this.diags.push(
+          diagnostic("E0210", syn.name.span, "the projector has no encoder to take its input from", {
+            label: "no `encoder` section in this model",
+            help: ["add an `encoder`, or remove the projector for a text-only model"],
+          }),
+        );
+        return null;
+      }
+      const enc = this.module("encoder");
       if (!enc) return null;
       const input: TensorType = { ...enc.output };
       const output = inferLayers(trunk, input, "projector", { ...ctx, first: trunk[0] });
@@ -289,7 +314,7 @@ export class ModelAnalysis implements ModelScope {
       this.diags.push(
         diagnostic("E0309", r.span("tokens"), `the encoder outputs ${tokens} visual tokens, not ${restated}`, {
           label: `derived: ${tokens}`,
-          related: [{ span: m.output.origin, label: `${tokens} tokens come from here` }],
+          related: [{ span: m.output.tokens ?? m.output.origin, label: `${tokens} tokens come from here` }],
           help: ["remove `tokens` (it is derived), or change the settings it derives from"],
         }),
       );
@@ -304,40 +329,47 @@ export class ModelAnalysis implements ModelScope {
     const [vocab, dim, context, position, dropout, tied, headBias] = s as [number, number, number, string, number, boolean, boolean];
     // The visual tokens joined in front of the text.
     let visual: TensorType | undefined;
+    // When the encoder or projector failed (reported), the decoder is still checked on its own,
+    // without the visual tokens, so that its own mistakes are reported in the same run.
+    let visualFailed = false;
     if (this.hasSection("projector")) {
       const p = this.module("projector");
-      if (!p) return null;
-      visual = p.output;
-      if (p.output.shape[2] !== dim) {
-        this.diags.push(
-          diagnostic("E0305", p.output.origin, `projector output width ${String(p.output.shape[2])} does not match decoder width ${dim}`, {
-            label: `found [B, ${String(p.output.shape[1])}, ${String(p.output.shape[2])}] because this layer outputs ${String(p.output.shape[2])}`,
-            related: [{ span: r.span("dim"), label: `expected [B, ${String(p.output.shape[1])}, ${dim}]: image tokens are joined to text embeddings [B, T, ${dim}]` }],
-            help: [`write \`linear(decoder.dim)\` as the projector's last layer, or set the decoder's \`dim: ${String(p.output.shape[2])}\``],
-          }),
-        );
-        visual = { ...p.output, shape: [p.output.shape[0]!, p.output.shape[1]!, dim] }; // go on checking the decoder
+      if (!p) visualFailed = true;
+      else {
+        visual = p.output;
+        if (p.output.shape[2] !== dim) {
+          this.diags.push(
+            diagnostic("E0305", p.output.origin, `projector output width ${String(p.output.shape[2])} does not match decoder width ${dim}`, {
+              label: `found [B, ${String(p.output.shape[1])}, ${String(p.output.shape[2])}] because this layer outputs ${String(p.output.shape[2])}`,
+              related: [{ span: r.span("dim"), label: `expected [B, ${String(p.output.shape[1])}, ${dim}]: image tokens are joined to text embeddings [B, T, ${dim}]` }],
+              help: [`write \`linear(decoder.dim)\` as the projector's last layer, or set the decoder's \`dim: ${String(p.output.shape[2])}\``],
+            }),
+          );
+          visual = { ...p.output, shape: [p.output.shape[0]!, p.output.shape[1]!, dim] }; // go on checking the decoder
+        }
       }
     } else if (this.hasSection("encoder")) {
       const e = this.module("encoder");
-      if (!e) return null;
-      visual = e.output;
-      if (e.output.shape[2] !== dim) {
-        this.diags.push(
-          diagnostic("E0305", e.output.origin, `encoder output width ${String(e.output.shape[2])} does not match decoder width ${dim}`, {
-            related: [{ span: r.span("dim"), label: `decoder width ${dim}` }],
-            help: ["add a `projector { linear(decoder.dim) }` between them"],
-          }),
-        );
-        visual = { ...e.output, shape: [e.output.shape[0]!, e.output.shape[1]!, dim] };
+      if (!e) visualFailed = true;
+      else {
+        visual = e.output;
+        if (e.output.shape[2] !== dim) {
+          this.diags.push(
+            diagnostic("E0305", e.output.origin, `encoder output width ${String(e.output.shape[2])} does not match decoder width ${dim}`, {
+              related: [{ span: r.span("dim"), label: `decoder width ${dim}` }],
+              help: ["add a `projector { linear(decoder.dim) }` between them"],
+            }),
+          );
+          visual = { ...e.output, shape: [e.output.shape[0]!, e.output.shape[1]!, dim] };
+        }
       }
     }
     const nv = visual ? (visual.shape[1] as number) : 0;
-    if (nv + 1 > context) {
+    if (!visualFailed && nv + 1 > context) {
       this.diags.push(
         diagnostic("E0306", r.span("context"), `the decoder's context of ${context} cannot hold ${nv} visual tokens and any text`, {
           label: `${context} positions`,
-          related: visual ? [{ span: visual.origin, label: `${nv} visual tokens come from here` }] : [],
+          related: visual ? [{ span: visual.tokens ?? visual.origin, label: `${nv} visual tokens come from here` }] : [],
           help: [`raise \`context\` to at least ${nv + 1} (the text budget is context - ${nv})`, "or have the encoder output fewer tokens (`output: cls` or `pool`)"],
         }),
       );
@@ -348,7 +380,7 @@ export class ModelAnalysis implements ModelScope {
       const tr = this.reader("tokenizer")!;
       this.diags.push(
         diagnostic("E0307", r.span("vocab"), `decoder vocabulary ${vocab} does not match the tokenizer's ${tok.size} tokens`, {
-          label: `${vocab}`,
+          label: `should be ${tok.size}`,
           related: [{ span: (tr.syntax.label ?? tr.syntax.name).span, label: `${tok.alphabet.length} characters + ${tok.specials.length} special token${tok.specials.length === 1 ? "" : "s"} = ${tok.size}` }],
           help: ["remove `vocab` (it defaults to `tokenizer.size`) or write `vocab: tokenizer.size`"],
         }),
@@ -362,7 +394,7 @@ export class ModelAnalysis implements ModelScope {
     layers.push(node(r, "lm_head", "lm_head", { vocab, tied, bias: headBias }, { vocab: "vocab", tied: "tie_embeddings" }));
     const input: TensorType = { shape: ["B", "T"], origin: r.span("vocab") };
     const output = inferLayers(layers, input, "decoder", { diags: this.diags, params: this.params, module: "decoder", ...(visual ? { visual } : {}) });
-    if (!output) return null;
+    if (!output || visualFailed) return null;
     if (output.shape[2] !== vocab) return null;
     return { name: "decoder", preset: preset?.name ?? null, layers, input, output, weights };
   }
@@ -373,7 +405,7 @@ export class ModelAnalysis implements ModelScope {
     this.trainInfo = null;
     const r = this.reader("train");
     if (!r) return null;
-    r.checkUnknown(["stage"]);
+    r.checkUnknown(["stage"], trainElsewhere);
     r.readAll();
     const data = r.get("data") as TypedCall | null;
     if (data) checkDataFiles(r, "data", data, this.syntax.file);
@@ -395,8 +427,8 @@ export class ModelAnalysis implements ModelScope {
         ok = false;
         continue;
       }
-      const sr = this.makeReader(st, stageSchema, `stage \`${stageName}\``);
-      const info = readStage(sr, stageName, st.label!.span, this.syntax.file);
+      const sr = this.makeReader(st, stageSchema, `stage \`${stageName}\``, r.env);
+      const info = readStage(sr, stageName, st.label!.span, this.syntax.file, r);
       if (info) {
         const missing = info.train.filter((m) => !this.hasSection(m) || !(MODULES as readonly string[]).includes(m));
         for (const m of missing) {
@@ -411,7 +443,12 @@ export class ModelAnalysis implements ModelScope {
       } else ok = false;
     }
     if (syn.children.size === 0) {
-      this.diags.push(diagnostic("E0506", syn.name.span, "`train` has no stages", { help: ["add `stage NAME { train: [projector], steps: 100 }`"] }));
+      this.diags.push(
+        diagnostic("E0506", syn.name.span, "`train` has no stages", {
+          label: "no `stage NAME { ... }` in it",
+          help: ["add `stage NAME { train: [projector], steps: 100 }`"],
+        }),
+      );
       return null;
     }
     if (!ok || !data) return null;
@@ -421,7 +458,7 @@ export class ModelAnalysis implements ModelScope {
 
   /** Reads every section and module, so every error of the model is reported. */
   analyze(): AnalyzedModel {
-    for (const s of this.syntax.sections.keys()) this.reader(s)?.checkUnknown(s === "train" ? ["stage"] : []);
+    for (const s of this.syntax.sections.keys()) this.reader(s)?.checkUnknown(s === "train" ? ["stage"] : [], s === "train" ? trainElsewhere : undefined);
     const tokenizer = this.hasSection("tokenizer") ? this.tokenizer() : null;
     if (tokenizer) this.reader("tokenizer")?.readAll();
     const modules: Partial<Record<ModuleName, ModuleResult>> = {};

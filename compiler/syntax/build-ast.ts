@@ -246,7 +246,11 @@ class AstBuilder extends BaseVisitor {
     const list = this.nodes(c, "list")[0];
     if (list) return this.visit(list) as A.Expr;
     const inner = this.nodes(c, "expr")[0];
-    if (inner) return this.visit(inner) as A.Expr;
+    if (inner) {
+      // A group: its span takes in the parentheses, so that `(a + b) / 2` starts at `(`.
+      const e = this.visit(inner) as A.Expr;
+      return { ...e, span: this.between(this.tokens(c, "LParen")[0], this.tokens(c, "RParen")[0], e.span) };
+    }
     return { kind: "Missing", span: fallback };
   }
   list(c: Children): A.List {

@@ -14,6 +14,8 @@ import { parseTokens } from "./parser.js";
 
 /** The language version this compiler implements. */
 export const LANGUAGE_VERSION = "0.1";
+/** Tokens in one file: ~25,000 dense lines; keeps the worst case parse near a second. */
+export const MAX_TOKENS = 300_000;
 /** Errors reported per file before the rest are summarised in one E0105. */
 export const MAX_ERRORS_PER_FILE = 100;
 
@@ -51,6 +53,18 @@ export function parseSource(path: string, input: Uint8Array | string, totalSize?
 
   // Lexing
   const lexed = tokenize(decoded.lexText);
+  if (lexed.tokens.length > MAX_TOKENS) {
+    // Under the size limit but dense (1 MiB of `;`): parsing would take seconds.
+    const at = lexed.tokens[MAX_TOKENS]!.startOffset;
+    diags.push(
+      diagnostic("E0009", source.span(at, at), `file has more than ${MAX_TOKENS.toLocaleString("en-US")} tokens, too many to be a spec`, {
+        label: "the limit is reached here",
+        notes: [`a spec of 10,000 lines has about 90,000 tokens`],
+        help: ["check that you passed the right file"],
+      }),
+    );
+    return finish(source, null, diags);
+  }
   const badLines = new Set<number>();
   for (const run of mergeRuns(lexed.unknown).slice(0, MAX_ERRORS_PER_FILE + 1)) {
     const ch = Array.from(source.text.slice(run.offset, run.offset + run.length))[0] ?? "";

@@ -23,7 +23,13 @@ class VlmParser extends CstParser {
   gaveUp = false;
 
   constructor() {
-    super(T.allTokens, { recoveryEnabled: true, maxLookahead: 3, errorMessageProvider: messages });
+    super(T.allTokens, {
+      recoveryEnabled: true,
+      maxLookahead: 3,
+      errorMessageProvider: messages,
+      // Grammar validation costs ~30 ms at every start; test/grammar.test.ts runs it instead.
+      skipValidations: process.env.VLMC_GRAMMAR_CHECK !== "1",
+    });
     this.performSelfAnalysis();
   }
 

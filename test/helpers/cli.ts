@@ -15,6 +15,7 @@ export function runVlmc(args: string[], options: { cwd?: string; env?: NodeJS.Pr
     input: options.input ?? "",
     encoding: "utf8",
     timeout: 60_000,
+    maxBuffer: 256 * 1024 * 1024,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

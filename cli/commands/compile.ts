@@ -1,0 +1,135 @@
+// `vlmc compile FILE --emit ir|yaml [-o OUT]`: a .vlm spec -> its IR document, as JSON (`ir`)
+// or YAML. FILE may also be an IR document (.json, .yaml, .yml): it is validated and verified,
+// then written again with its paths re-based to the new location. The document goes to stdout
+// (and nothing else does) unless `-o` names a file, which is written atomically. Diagnostics go
+// to stderr, rendered as `check` renders them. Exit codes as `check`: 0 written, 1 errors
+// reported (nothing written), 2 unreadable input, unwritable output or a bad command line.
+import { randomBytes } from "node:crypto";
+import { mkdirSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { Option, type Command } from "commander";
+import { compile } from "../../compiler/compile.js";
+import { diagnostic, hasErrors, type Diagnostic } from "../../compiler/diagnostics/diagnostic.js";
+import { renderJson } from "../../compiler/diagnostics/render-json.js";
+import { renderText } from "../../compiler/diagnostics/render-text.js";
+import { FileError, reason, readSpecBytes } from "../../compiler/files.js";
+import { rebaseIr } from "../../compiler/ir/paths.js";
+import type { Ir } from "../../compiler/ir/types.js";
+import { isIrPath, readIr } from "../../compiler/ir/validate.js";
+import { irToJson, irToYaml } from "../../compiler/ir/yaml.js";
+import type { SourceFile } from "../../compiler/source.js";
+import type { Io } from "../main.js";
+
+const EXIT_OK = 0;
+const EXIT_ERRORS = 1;
+const EXIT_USAGE = 2;
+
+export interface CompileCommandOptions {
+  emit?: "ir" | "yaml";
+  output?: string;
+  model?: string;
+  format: "text" | "json";
+}
+
+export function registerCompile(program: Command, io: Io, setCode: (code: number) => void): void {
+  program
+    .command("compile")
+    .description("compile a .vlm spec (or re-emit an IR document) to the IR, as JSON or YAML")
+    .argument("<file>", "a .vlm spec, or an IR document (.json, .yaml, .yml)")
+    .addOption(new Option("--emit <kind>", "the IR as JSON (`ir`) or as YAML (`yaml`); default: from the -o file's extension, else ir").choices(["ir", "yaml"]))
+    .option("-o, --output <file>", "write the document to FILE (atomically) instead of stdout")
+    .option("--model <name>", "which model of the spec (default: the last one declared)")
+    .addOption(new Option("--format <format>", "format of the diagnostics on stderr").choices(["text", "json"]).default("text"))
+    .action((file: string, opts: CompileCommandOptions) => setCode(runCompile(file, opts, io)));
+}
+
+/** Paths in messages: as the user typed them, or relative to the working directory. */
+function displayPath(file: string): string {
+  if (!isAbsolute(file)) return file;
+  const rel = relative(process.cwd(), file);
+  return rel.startsWith("..") ? file : rel;
+}
+
+export function runCompile(file: string, opts: CompileCommandOptions, io: Io): number {
+  const toStdout = !opts.output || opts.output === "-";
+  const out = toStdout ? null : resolve(opts.output!);
+  // Paths in the document are relative to where it is written.
+  const baseDir = out ? dirname(out) : process.cwd();
+  const emit = opts.emit ?? (out && /\.ya?ml$/i.test(out) ? "yaml" : "ir");
+
+  let ir: Ir | null = null;
+  let diagnostics: Diagnostic[];
+  let sources: Map<string, SourceFile>;
+  try {
+    if (isIrPath(file)) {
+      const input = readIr(file);
+      diagnostics = input.diagnostics;
+      sources = input.sources;
+      if (input.ir && opts.model !== undefined && opts.model !== input.ir.model) {
+        diagnostics.push(
+          diagnostic("E0212", input.locator.at(["model"]), `this IR document holds model \`${input.ir.model}\`, not \`${opts.model}\``, {
+            help: [`leave out \`--model\`, or write \`--model ${input.ir.model}\``],
+          }),
+        );
+      } else if (input.ir) ir = rebaseIr(input.ir, input.baseDir, baseDir);
+    } else {
+      const got = readSpecBytes(file);
+      const r = compile(file, { baseDir, ...(opts.model !== undefined ? { model: opts.model } : {}), ...(got.tooLarge ? {} : { text: got.bytes }) });
+      ({ diagnostics, sources } = r);
+      ir = r.ir;
+    }
+  } catch (err) {
+    if (err instanceof FileError) {
+      io.stderr(`vlmc: error: ${err.message}\n`);
+      return EXIT_USAGE;
+    }
+    throw err;
+  }
+
+  if (opts.format === "json") io.stderr(renderJson(diagnostics, sources, displayPath));
+  else if (diagnostics.length > 0) {
+    io.stderr(renderText(diagnostics, sources, { color: io.color, displayPath }));
+    io.stderr(summaryLine(diagnostics));
+  }
+  if (!ir || hasErrors(diagnostics)) return EXIT_ERRORS;
+
+  const text = emit === "yaml" ? irToYaml(ir) : irToJson(ir);
+  if (!out) {
+    io.stdout(text);
+    return EXIT_OK;
+  }
+  try {
+    writeAtomically(out, text);
+  } catch (err) {
+    io.stderr(`vlmc: error: cannot write ${opts.output}: ${reason(err)}\n`);
+    return EXIT_USAGE;
+  }
+  return EXIT_OK;
+}
+
+/** Writes a temporary file beside `path`, then renames it over `path`: never a half-written file. */
+export function writeAtomically(path: string, text: string): void {
+  const dir = dirname(path);
+  mkdirSync(dir, { recursive: true });
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+  try {
+    writeFileSync(tmp, text, { flag: "wx" });
+    renameSync(tmp, path);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already gone
+    }
+    throw err;
+  }
+}
+
+function summaryLine(diags: readonly { severity: string }[]): string {
+  const errors = diags.filter((d) => d.severity === "error").length;
+  const warnings = diags.length - errors;
+  const parts: string[] = [];
+  if (errors) parts.push(`${errors} error${errors === 1 ? "" : "s"}`);
+  if (warnings) parts.push(`${warnings} warning${warnings === 1 ? "" : "s"}`);
+  return parts.length ? `${parts.join(", ")}\n` : "";
+}
