@@ -17,40 +17,14 @@
 //
 // This is a benchmark, not a test: it never fails on a MISS; it exits non-zero only if
 // something could not be measured (a spec that does not check clean, a process that fails).
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { check } from "../compiler/check.js";
 import { compile } from "../compiler/compile.js";
 import type { IrLayer } from "../compiler/ir/types.js";
-
-interface Result {
-  name: string;
-  what: string;
-  value: number;
-  unit: "ms" | "x";
-  /** CPU time (ms) or CPU-time ratio, beside the wall-clock `value`. */
-  cpu?: number | undefined;
-  /** Upper bound (inclusive with `atMost`); absent for figures reported for information. */
-  target?: number;
-  atMost?: boolean;
-  runs: number;
-}
-
-function findRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, "package.json"))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error("repository root not found");
-    dir = up;
-  }
-  return dir;
-}
-
-const root = findRoot();
-const vlmcBin = resolve(root, "bin", "vlmc.js");
+import { vlmcBin } from "../tools/repo.js";
+import { environment, median, printResults, timeCall, timeProcess, type Result, type Timing } from "./common.js";
 
 /**
  * A valid spec whose decoder is written out layer by layer: `blocks` pre-LN transformer
@@ -81,54 +55,6 @@ function deepSpec(blocks = 100): string {
   out.push("train {", "  data: shapes(images: 2000, size: 64, seed: 1)", "  batch: 8");
   out.push("  stage all { train: [encoder, projector, decoder], optimizer: adamw(lr: 3e-4), accumulate: 4, steps: 1000 }", "}", "");
   return out.join("\n");
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-interface Timing {
-  wall: number;
-  /** CPU time (user + system), ms; undefined where it cannot be read. */
-  cpu: number | undefined;
-}
-
-/**
- * CPU time of this process's waited-for children so far, in ms (Linux: `cutime` + `cstime` of
- * /proc/self/stat, in clock ticks of 10 ms), or undefined elsewhere. A child reaped by
- * spawnSync adds its whole CPU time, start-up included.
- */
-function childrenCpu(): number | undefined {
-  try {
-    const stat = readFileSync("/proc/self/stat", "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ticks = Number(f[13]) + Number(f[14]);
-    return Number.isFinite(ticks) ? ticks * 10 : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Wall and CPU time of one process run; throws if it exits with another status than 0. */
-function timeProcess(args: string[]): Timing {
-  const c0 = childrenCpu();
-  const t0 = performance.now();
-  const r = spawnSync(process.execPath, args, { encoding: "utf8", cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
-  const wall = performance.now() - t0;
-  if (r.status !== 0) throw new Error(`\`node ${args.join(" ")}\` exited ${r.status}: ${(r.stderr || r.stdout).slice(0, 2000)}`);
-  const c1 = childrenCpu();
-  return { wall, cpu: c0 === undefined || c1 === undefined ? undefined : c1 - c0 };
-}
-
-function timeCall(f: () => void): Timing {
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  f();
-  const wall = performance.now() - t0;
-  const c = process.cpuUsage(c0);
-  return { wall, cpu: (c.user + c.system) / 1000 };
 }
 
 function medians(ts: readonly Timing[]): Timing {
@@ -206,12 +132,6 @@ function split(t: Timing): { value: number; cpu: number | undefined } {
   return { value: t.wall, cpu: t.cpu };
 }
 
-const passes = (r: Result, v = r.value) => (r.target === undefined ? undefined : r.atMost ? v <= r.target : v < r.target);
-
-function format(v: number, unit: Result["unit"]): string {
-  return unit === "x" ? `${v.toFixed(1)}x` : `${v < 10 ? v.toFixed(2) : v.toFixed(0)} ms`;
-}
-
 function main(): number {
   const argv = process.argv.slice(2);
   const json = argv.includes("--json");
@@ -221,31 +141,9 @@ function main(): number {
     process.stderr.write("bench/check: --runs takes a positive integer\n");
     return 2;
   }
-  const env = { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model ?? "unknown", loadavg: loadavg().map((x) => Number(x.toFixed(2))) };
+  const env = environment();
   const results = run(runs);
-  if (json) {
-    process.stdout.write(`${JSON.stringify({ benchmark: "check", name: "environment", ...env })}\n`);
-    for (const r of results) {
-      const pass = passes(r);
-      const { cpu, ...rest } = r;
-      process.stdout.write(
-        `${JSON.stringify({ benchmark: "check", ...rest, value: Number(r.value.toFixed(3)), ...(cpu === undefined ? {} : { cpu: Number(cpu.toFixed(3)) }), status: pass === undefined ? "info" : pass ? "pass" : "miss" })}\n`,
-      );
-    }
-    return 0;
-  }
-  const rows = results.map((r) => {
-    const pass = passes(r);
-    return [r.what, format(r.value, r.unit), r.cpu === undefined ? "" : format(r.cpu, r.unit), r.target === undefined ? "" : `${r.atMost ? "<=" : "<"} ${r.target}${r.unit === "x" ? "x" : ` ${r.unit}`}`, pass === undefined ? "" : pass ? "PASS" : "MISS"];
-  });
-  const head = ["benchmark: check", "wall", "cpu", "target", ""];
-  const widths = head.map((h, k) => Math.max(h.length, ...rows.map((r) => r[k]!.length)));
-  const line = (cells: string[]) => cells.map((c, k) => (k === 1 || k === 2 ? c.padStart(widths[k]!) : c.padEnd(widths[k]!))).join("  ").trimEnd();
-  const out = [line(head), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)];
-  out.push("", `node ${env.node}, ${env.cpus} CPU(s) (${env.cpu}), load average ${env.loadavg.join(" ")}`);
-  out.push("PASS/MISS compare wall-clock time; on a busy machine (load above the CPU count) the cpu column is the better guide.");
-  out.push("Process cpu: user + system time of the child, start-up included, in 10 ms ticks (Linux only).");
-  process.stdout.write(`${out.join("\n")}\n`);
+  printResults("check", env, results, json, ["Process cpu: user + system time of the child, start-up included, in 10 ms ticks (Linux only)."]);
   return 0;
 }
 

@@ -3,18 +3,7 @@
 // layer chains, derived models (`extends`), and a train section with many stages. Used by the
 // parse benchmark (bench/parse.ts) and as a fuzz seed (test/fuzz.test.ts). Deterministic: the
 // same (lines, seed) always gives the same text.
-
-/** A small, fast, seedable PRNG (mulberry32): returns floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../tools/random.js";
 
 const ALPHABET = "\\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 

@@ -1,17 +1,14 @@
 // The `vlmc` command line. Parses arguments (commander), calls the package API, renders
 // diagnostics. Exit codes: 0 clean, 1 errors reported, 2 bad command line or unreadable file.
 import { readFileSync } from "node:fs";
-import { relative, isAbsolute } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { check } from "../compiler/check.js";
-import { renderJson } from "../compiler/diagnostics/render-json.js";
-import { renderText } from "../compiler/diagnostics/render-text.js";
 import { registerCompile } from "./commands/compile.js";
 import { registerSummary } from "./commands/summary.js";
+import { registerBackend } from "./commands/backend.js";
+import { EXIT_ERRORS, EXIT_OK, EXIT_USAGE, reportDiagnostics } from "./report.js";
 
-export const EXIT_OK = 0;
-export const EXIT_ERRORS = 1;
-export const EXIT_USAGE = 2;
+export { EXIT_ERRORS, EXIT_OK, EXIT_USAGE } from "./report.js";
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
@@ -31,13 +28,6 @@ const defaultIo = (): Io => ({
   // Diagnostics go to stderr, so colour follows stderr.
   color: Boolean(process.stderr.isTTY) && !process.env.NO_COLOR && process.env.TERM !== "dumb",
 });
-
-/** Paths in messages: as the user typed them, or relative to the working directory. */
-function displayPath(file: string): string {
-  if (!isAbsolute(file)) return file;
-  const rel = relative(process.cwd(), file);
-  return rel.startsWith("..") ? file : rel;
-}
 
 export async function main(argv: string[], io: Io = defaultIo()): Promise<number> {
   let code = EXIT_OK;
@@ -60,11 +50,8 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
     .addOption(new Option("--format <format>", "output format").choices(["text", "json"]).default("text"))
     .action((files: string[], opts: { format: "text" | "json" }) => {
       const result = check(files);
-      if (opts.format === "json") io.stdout(renderJson(result.diagnostics, result.sources, displayPath));
-      else if (result.diagnostics.length > 0) {
-        io.stderr(renderText(result.diagnostics, result.sources, { color: io.color, displayPath }));
-        io.stderr(summaryLine(result.diagnostics));
-      }
+      // The JSON document is what `check --format json` is for: stdout.
+      reportDiagnostics(io, result.diagnostics, result.sources, opts.format, io.stdout);
       for (const err of result.unreadable) io.stderr(`vlmc: error: ${err.message}\n`);
       code = result.unreadable.length > 0 ? EXIT_USAGE : result.ok ? EXIT_OK : EXIT_ERRORS;
     });
@@ -74,6 +61,10 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
   });
 
   registerSummary(program, io, (c) => {
+    code = c;
+  });
+
+  registerBackend(program, io, (c) => {
     code = c;
   });
 
@@ -91,13 +82,4 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
     }
     throw err;
   }
-}
-
-function summaryLine(diags: readonly { severity: string }[]): string {
-  const errors = diags.filter((d) => d.severity === "error").length;
-  const warnings = diags.length - errors;
-  const parts: string[] = [];
-  if (errors) parts.push(`${errors} error${errors === 1 ? "" : "s"}`);
-  if (warnings) parts.push(`${warnings} warning${warnings === 1 ? "" : "s"}`);
-  return parts.length ? `${parts.join(", ")}\n` : "";
 }

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { mulberry32 } from "../tools/random.js";
 import { runVlmc, type CliRun } from "./helpers/cli.js";
 import { repoPath, repoRoot, vlmcBin } from "./helpers/paths.js";
 
@@ -47,15 +48,10 @@ function insertAfter(marker: string, insert: string): string {
 
 /** Deterministic pseudo-random bytes (mulberry32). */
 function randomBytes(n: number, seed: number): Uint8Array {
-  let a = seed >>> 0;
+  const next = mulberry32(seed);
   const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (t ^ (t >>> 14)) & 0xff;
-  }
+  // The low byte of each 32-bit draw (next() is that draw / 2^32, exactly).
+  for (let i = 0; i < n; i++) out[i] = (next() * 4294967296) & 0xff;
   return out;
 }
 

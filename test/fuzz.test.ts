@@ -27,6 +27,7 @@ import { catalogue } from "../compiler/diagnostics/codes.js";
 import { toJson } from "../compiler/diagnostics/render-json.js";
 import { renderText } from "../compiler/diagnostics/render-text.js";
 import { parseSource } from "../compiler/syntax/index.js";
+import { envInt, Rng } from "../tools/random.js";
 import { repoPath, vlmcBin } from "./helpers/paths.js";
 
 const SEED = envInt("VLMC_FUZZ_SEED", 0x5eed_2024);
@@ -36,44 +37,7 @@ const ONLY = process.env.VLMC_FUZZ_ONLY === undefined ? undefined : Number(proce
 /** The front end reports at most 100 errors per file, then one E0105. */
 const MAX_ERRORS_SHOWN = 101;
 
-function envInt(name: string, fallback: number): number {
-  const v = process.env[name];
-  if (v === undefined || v === "") return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new Error(`${name} must be an integer, got ${v}`);
-  return n;
-}
-
 // ---- PRNG ----
-
-/** mulberry32: a tiny, fast, seedable PRNG; floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-class Rng {
-  readonly next: () => number;
-  constructor(seed: number) {
-    this.next = mulberry32(seed);
-  }
-  /** An integer in [lo, hi]. */
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo + 1));
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[Math.floor(this.next() * xs.length)]!;
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-}
 
 /** Each case has its own generator, so that one case can be replayed alone. */
 function caseRng(caseIndex: number): Rng {

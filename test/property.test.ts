@@ -26,6 +26,7 @@ import { stageSchema, trainSchema } from "../compiler/resolve/train.js";
 import { tokenizerKinds } from "../compiler/resolve/tokenizer.js";
 import { customSchemas } from "../compiler/shape/model.js";
 import type { SourceFile } from "../compiler/source.js";
+import { envInt } from "../tools/random.js";
 import { generateValidSpec, MODULE_NAMES, numbered, replaceAt, Rng, typosOf, type GeneratedSpec, type Site } from "./helpers/spec-gen.js";
 
 const SEED = envInt("VLMC_PROP_SEED", 0x0c0ffee);
@@ -34,14 +35,6 @@ const PER_KIND = envInt("VLMC_PROP_CORRUPTIONS", 24);
 const ONLY = process.env.VLMC_PROP_ONLY === undefined ? undefined : Number(process.env.VLMC_PROP_ONLY);
 /** Failures shown in full per test; the rest are counted. */
 const SHOW = 3;
-
-function envInt(name: string, fallback: number): number {
-  const v = process.env[name];
-  if (v === undefined || v === "") return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new Error(`${name} must be an integer, got ${v}`);
-  return n;
-}
 
 /** The spec seed of case `i` of stream `stream` (valid specs, or one kind of corruption). */
 function specSeed(stream: number, i: number): number {

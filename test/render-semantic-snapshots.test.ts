@@ -8,7 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { checkSource } from "../compiler/check.js";
 import { renderText } from "../compiler/diagnostics/render-text.js";
-import { matchSnapshot } from "./helpers/snapshot.js";
+import { matchSnapshot, sourceThenRendering } from "./helpers/snapshot.js";
 
 const PATH = "specs/tiny.vlm";
 
@@ -52,12 +52,7 @@ function renderCase(source: string, codes: string[]): string {
     codes,
     `the case should report exactly ${codes.join(", ")}:\n${renderText(result.diagnostics, result.sources, { color: false })}`,
   );
-  const numbered = source
-    .replace(/\n$/, "")
-    .split("\n")
-    .map((l, i) => `${String(i + 1).padStart(3)} | ${l}`.trimEnd())
-    .join("\n");
-  return `${PATH}:\n${numbered}\n\n${renderText(result.diagnostics, result.sources, { color: false })}`;
+  return sourceThenRendering(PATH, source, renderText(result.diagnostics, result.sources, { color: false }));
 }
 
 const cases: Record<string, { source: string; codes: string[] }> = {

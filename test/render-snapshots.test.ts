@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { checkSource } from "../compiler/check.js";
 import { renderJson } from "../compiler/diagnostics/render-json.js";
 import { renderText } from "../compiler/diagnostics/render-text.js";
-import { matchSnapshot } from "./helpers/snapshot.js";
+import { matchSnapshot, sourceThenRendering } from "./helpers/snapshot.js";
 
 const PATH = "specs/tiny.vlm";
 
@@ -14,12 +14,7 @@ const PATH = "specs/tiny.vlm";
 function renderCase(source: string): string {
   const result = checkSource(PATH, source);
   assert.ok(result.diagnostics.length > 0, "the case reports nothing");
-  const numbered = source
-    .replace(/\n$/, "")
-    .split("\n")
-    .map((l, i) => `${String(i + 1).padStart(3)} | ${l}`.trimEnd())
-    .join("\n");
-  return `${PATH}:\n${numbered}\n\n${renderText(result.diagnostics, result.sources, { color: false })}`;
+  return sourceThenRendering(PATH, source, renderText(result.diagnostics, result.sources, { color: false }));
 }
 
 const cases: Record<string, string> = {

@@ -8,21 +8,11 @@
 // Expectation comments (`# error E0001 @3:6`) stay plain ASCII, so test/diagnostic-fixtures
 // reads every fixture the same way. Positions are computed here, not typed, from the lines
 // written: 1-based lines, columns in code points.
-import { writeFileSync, existsSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { MAX_SPEC_BYTES } from "../compiler/files.js";
 import { MAX_ERRORS_PER_FILE } from "../compiler/syntax/index.js";
-
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, "package.json"))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error("repository root not found");
-    dir = up;
-  }
-  return dir;
-}
+import { repoPath } from "./repo.js";
 
 /** A line of a fixture: text (written as UTF-8), with raw bytes spliced in where `Uint8Array`s appear. */
 type Piece = string | Uint8Array;
@@ -171,7 +161,7 @@ const fixtures: Record<string, () => Buffer> = {
   },
 };
 
-const dir = join(repoRoot(), "test", "fixtures", "diagnostics");
+const dir = repoPath("test", "fixtures", "diagnostics");
 for (const [name, make] of Object.entries(fixtures)) {
   const bytes = make();
   writeFileSync(join(dir, name), bytes);

@@ -14,24 +14,14 @@
 // reported in such a file is annotated with its path: `# error E0208 @E0208-use-cycle/other.vlm:1:5`.
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, extname, join, relative, sep } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { extname, join, relative, sep } from "node:path";
+import { pathToFileURL } from "node:url";
 import { check } from "../compiler/check.js";
 import { catalogue, type CodeInfo } from "../compiler/diagnostics/codes.js";
 import type { Diagnostic } from "../compiler/diagnostics/diagnostic.js";
 import { renderText } from "../compiler/diagnostics/render-text.js";
+import { repoRoot } from "./repo.js";
 
-function findRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, "package.json"))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error("repository root not found");
-    dir = up;
-  }
-  return dir;
-}
-
-export const repoRoot = findRoot();
 export const FIXTURE_DIR = join(repoRoot, "test", "fixtures", "diagnostics");
 /** Relative to the repository root, with forward slashes (for the docs). */
 const FIXTURE_DIR_REL = "test/fixtures/diagnostics";
@@ -140,6 +130,7 @@ const GROUPS: Record<string, string> = {
   "04": "Values and settings",
   "05": "Training stages and data",
   "06": "The IR",
+  "07": "Weights files",
 };
 
 /** Code points that would be invisible, or garble the page, if printed as they are. */

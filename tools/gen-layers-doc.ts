@@ -7,9 +7,9 @@
 //   npm run docs          (or: npx tsc -p . && node dist/tools/gen-layers-doc.js)
 //
 // test/docs-layers.test.ts checks that docs/layers.md is what this script writes now.
-import { existsSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { analyze } from "../compiler/analyze.js";
 import { layerKinds } from "../compiler/layers/index.js";
 import type { LayerKind, LayerNode } from "../compiler/layers/kind.js";
@@ -20,6 +20,7 @@ import { tokenizerKinds } from "../compiler/resolve/tokenizer.js";
 import { dataSources, optimizers, schedules, stageSchema, trainSchema } from "../compiler/resolve/train.js";
 import { describeType, LIMITS, type ArgSpec, type CallSpec, type Type, type Typed } from "../compiler/resolve/types.js";
 import { customSchemas } from "../compiler/shape/model.js";
+import { repoPath } from "./repo.js";
 
 /** The repository-relative path of the generated page. */
 export const LAYERS_DOC_PATH = join("docs", "layers.md");
@@ -411,19 +412,8 @@ ${table(["limit", "value", "bounds"], limitRows)}`);
 
 // ---------------------------------------------------------------------------------------------
 
-/** The repository root: the nearest folder above this file that holds package.json. */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, "package.json"))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error("repository root not found");
-    dir = up;
-  }
-  return dir;
-}
-
 function main(): void {
-  writeFileSync(join(repoRoot(), LAYERS_DOC_PATH), layersDoc());
+  writeFileSync(repoPath(LAYERS_DOC_PATH), layersDoc());
   process.stdout.write(`wrote ${LAYERS_DOC_PATH}\n`);
 }
 

@@ -4,11 +4,12 @@
 //
 // The page loads the renderer's scripts and stylesheet from unpkg.com (chevrotain's default,
 // pinned to the installed chevrotain version): it needs a network connection to display.
-import { existsSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { createSyntaxDiagramsCode } from "../compiler/syntax/chevrotain.js";
 import { parser } from "../compiler/syntax/parser.js";
+import { repoPath } from "./repo.js";
 
 /** The repository-relative path of the generated page. */
 export const SYNTAX_DIAGRAMS_PATH = join("docs", "syntax-diagrams.html");
@@ -28,21 +29,8 @@ export function syntaxDiagramsHtml(): string {
   return `${html.replace(meta, head).replace(/[ \t]+$/gm, "").trim()}\n`;
 }
 
-/** The repository root: the nearest folder above this file that holds package.json. */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, "package.json"))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error("repository root not found");
-    dir = up;
-  }
-  return dir;
-}
-
 function main(): void {
-  const root = repoRoot();
-  const out = join(root, SYNTAX_DIAGRAMS_PATH);
-  writeFileSync(out, syntaxDiagramsHtml());
+  writeFileSync(repoPath(SYNTAX_DIAGRAMS_PATH), syntaxDiagramsHtml());
   process.stdout.write(`wrote ${SYNTAX_DIAGRAMS_PATH}\n`);
 }
 

@@ -6,23 +6,18 @@
 // reported (nothing written), 2 unreadable input, unwritable output or a bad command line.
 import { randomBytes } from "node:crypto";
 import { mkdirSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
-import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { Option, type Command } from "commander";
 import { compile } from "../../compiler/compile.js";
 import { diagnostic, hasErrors, type Diagnostic } from "../../compiler/diagnostics/diagnostic.js";
-import { renderJson } from "../../compiler/diagnostics/render-json.js";
-import { renderText } from "../../compiler/diagnostics/render-text.js";
-import { FileError, reason, readSpecBytes } from "../../compiler/files.js";
+import { reason, readSpecBytes } from "../../compiler/files.js";
 import { rebaseIr } from "../../compiler/ir/paths.js";
 import type { Ir } from "../../compiler/ir/types.js";
 import { isIrPath, readIr } from "../../compiler/ir/validate.js";
 import { irToJson, irToYaml } from "../../compiler/ir/yaml.js";
 import type { SourceFile } from "../../compiler/source.js";
 import type { Io } from "../main.js";
-
-const EXIT_OK = 0;
-const EXIT_ERRORS = 1;
-const EXIT_USAGE = 2;
+import { EXIT_ERRORS, EXIT_OK, EXIT_USAGE, exitOnFileError, reportDiagnostics } from "../report.js";
 
 export interface CompileCommandOptions {
   emit?: "ir" | "yaml";
@@ -41,13 +36,6 @@ export function registerCompile(program: Command, io: Io, setCode: (code: number
     .option("--model <name>", "which model of the spec (default: the last one declared)")
     .addOption(new Option("--format <format>", "format of the diagnostics on stderr").choices(["text", "json"]).default("text"))
     .action((file: string, opts: CompileCommandOptions) => setCode(runCompile(file, opts, io)));
-}
-
-/** Paths in messages: as the user typed them, or relative to the working directory. */
-function displayPath(file: string): string {
-  if (!isAbsolute(file)) return file;
-  const rel = relative(process.cwd(), file);
-  return rel.startsWith("..") ? file : rel;
 }
 
 export function runCompile(file: string, opts: CompileCommandOptions, io: Io): number {
@@ -79,18 +67,10 @@ export function runCompile(file: string, opts: CompileCommandOptions, io: Io): n
       ir = r.ir;
     }
   } catch (err) {
-    if (err instanceof FileError) {
-      io.stderr(`vlmc: error: ${err.message}\n`);
-      return EXIT_USAGE;
-    }
-    throw err;
+    return exitOnFileError(io, err);
   }
 
-  if (opts.format === "json") io.stderr(renderJson(diagnostics, sources, displayPath));
-  else if (diagnostics.length > 0) {
-    io.stderr(renderText(diagnostics, sources, { color: io.color, displayPath }));
-    io.stderr(summaryLine(diagnostics));
-  }
+  reportDiagnostics(io, diagnostics, sources, opts.format);
   if (!ir || hasErrors(diagnostics)) return EXIT_ERRORS;
 
   const text = emit === "yaml" ? irToYaml(ir) : irToJson(ir);
@@ -123,13 +103,4 @@ export function writeAtomically(path: string, text: string): void {
     }
     throw err;
   }
-}
-
-function summaryLine(diags: readonly { severity: string }[]): string {
-  const errors = diags.filter((d) => d.severity === "error").length;
-  const warnings = diags.length - errors;
-  const parts: string[] = [];
-  if (errors) parts.push(`${errors} error${errors === 1 ? "" : "s"}`);
-  if (warnings) parts.push(`${warnings} warning${warnings === 1 ? "" : "s"}`);
-  return parts.length ? `${parts.join(", ")}\n` : "";
 }

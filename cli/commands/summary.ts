@@ -2,22 +2,18 @@
 // stage (compiler/summary/summary.ts). FILE is a .vlm spec (compiled first; its diagnostics are
 // rendered as `check` renders them) or an IR document (.json, .yaml).
 import { readFileSync } from "node:fs";
-import { isAbsolute, relative, resolve } from "node:path";
+import { resolve } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { compile } from "../../compiler/compile.js";
 import { estimate, memoryWarnings, type Estimate, type StageCost } from "../../compiler/cost/estimate.js";
 import { hasErrors, sortDiagnostics, type Diagnostic } from "../../compiler/diagnostics/diagnostic.js";
-import { renderText } from "../../compiler/diagnostics/render-text.js";
-import { FileError, readSpecBytes } from "../../compiler/files.js";
+import { readSpecBytes } from "../../compiler/files.js";
 import type { Ir, IrSpan } from "../../compiler/ir/types.js";
 import { isIrPath, readIr, type IrLocator } from "../../compiler/ir/validate.js";
 import { SourceFile, type Span } from "../../compiler/source.js";
 import { DEFAULT_DEPTH, renderSummary, summaryJson } from "../../compiler/summary/summary.js";
 import type { Io } from "../main.js";
-
-const EXIT_OK = 0;
-const EXIT_ERRORS = 1;
-const EXIT_USAGE = 2;
+import { displayPath, EXIT_ERRORS, EXIT_OK, EXIT_USAGE, exitOnFileError, reportDiagnostics } from "../report.js";
 
 interface SummaryOptions {
   format: "text" | "json";
@@ -60,22 +56,12 @@ function load(file: string): Loaded {
   return { ...r, baseDir: process.cwd() };
 }
 
-function displayPath(file: string): string {
-  if (!isAbsolute(file)) return file;
-  const rel = relative(process.cwd(), file);
-  return rel.startsWith("..") ? file : rel;
-}
-
 export function runSummary(file: string, opts: SummaryOptions, io: Io): number {
   let loaded: Loaded;
   try {
     loaded = load(file);
   } catch (err) {
-    if (err instanceof FileError) {
-      io.stderr(`vlmc: error: ${err.message}\n`);
-      return EXIT_USAGE;
-    }
-    throw err;
+    return exitOnFileError(io, err);
   }
   const { ir, sources } = loaded;
   const diagnostics = [...loaded.diagnostics];
@@ -88,10 +74,8 @@ export function runSummary(file: string, opts: SummaryOptions, io: Io): number {
     est = estimate(ir, { ...(opts.batch ? { batch: opts.batch } : {}), ...(opts.text ? { text: opts.text } : {}) });
   }
   sortDiagnostics(diagnostics);
-  if (diagnostics.length > 0) {
-    io.stderr(renderText(diagnostics, sources, { color: io.color, displayPath }));
-    io.stderr(countLine(diagnostics));
-  }
+  // As text whatever --format asks: --format is the summary's, on stdout.
+  reportDiagnostics(io, diagnostics, sources, "text");
   if (!ir || !est) return EXIT_ERRORS;
   if (opts.text && est.textBudget !== null && opts.text > est.textBudget) {
     io.stderr(`vlmc: error: --text ${opts.text} is more than the decoder's text budget of ${est.textBudget} tokens (context ${est.context} - ${est.visualTokens} visual)\n`);
@@ -125,13 +109,3 @@ function offsetOf(src: SourceFile, line: number, column: number): number {
   for (let c = 1; c < column && at < src.text.length; c++) at += src.text.codePointAt(at)! > 0xffff ? 2 : 1;
   return at;
 }
-
-function countLine(diags: readonly Diagnostic[]): string {
-  const errors = diags.filter((d) => d.severity === "error").length;
-  const warnings = diags.length - errors;
-  const parts: string[] = [];
-  if (errors) parts.push(`${errors} error${errors === 1 ? "" : "s"}`);
-  if (warnings) parts.push(`${warnings} warning${warnings === 1 ? "" : "s"}`);
-  return parts.length ? `${parts.join(", ")}\n` : "";
-}
-

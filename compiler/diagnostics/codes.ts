@@ -5,6 +5,7 @@
 //   E01xx  syntax                                   E04xx  values and settings
 //   E02xx  names and references                     E05xx  training stages and data
 //   W....  warnings, numbered like errors           E06xx  the IR
+//                                                   E07xx  weights files
 import type { Severity } from "./diagnostic.js";
 
 export interface CodeInfo {
@@ -311,6 +312,37 @@ export const catalogue = {
     "unreadable IR",
     "An IR file is not valid JSON or YAML, or declares an IR version this vlmc does not read.",
     "Regenerate it with `vlmc compile --emit ir|yaml`.",
+  ),
+  // ---- weights ----
+  E0701: e(
+    "invalid weights file",
+    "A module's `weights` file is not a valid safetensors file: its header cannot be read (too short, not JSON, an unknown dtype, a malformed shape) or lies about its tensors (offsets past the end of the file, overlapping or leaving gaps, or spanning a different number of bytes than the shape and dtype need). `vlmc check` reads only the header, never the data.",
+    "Re-export the weights (in Python: `safetensors.torch.save_file(state_dict, path)`), or check that the path names the right file.",
+  ),
+  E0702: e(
+    "missing tensor",
+    "A module's weights file has no tensor for one of the module's parameters. Tensors are matched to parameters by name, as `vlmc compile` lists them (`decoder.blocks.0.attn.q.weight`); a module's file may leave out the module's prefix (`blocks.0.attn.q.weight`).",
+    "Export the file with the spec's parameter names, or change the spec so that its layers match the file's (a renamed layer renames its parameters).",
+  ),
+  E0703: e(
+    "tensor shape mismatch",
+    "A tensor of a module's weights file has a different shape from the parameter it is loaded into: the spec and the file describe different models (another width, vocabulary or context, say).",
+    "Change the setting the message points to so that the spec makes the file's shape, or use weights exported for this spec.",
+  ),
+  E0704: e(
+    "tensor dtype",
+    "A tensor of a module's weights file holds integers or booleans; parameters are floating point and load from F32, F16, BF16, F64 or F8 tensors.",
+    "Save the tensor as floating point.",
+  ),
+  E0705: e(
+    "parameter given twice",
+    "Two tensors of a module's weights file hold the same parameter: one named with the module's prefix (`decoder.ln_f.weight`) and one without (`ln_f.weight`).",
+    "Remove one of the two tensors.",
+  ),
+  W0701: w(
+    "unexpected tensors",
+    "A module's weights file holds tensors that name no parameter of the module; they are not loaded. Tensors named for another module (`encoder.`, `projector.`, `decoder.`) are not counted: one file may hold the weights of every module.",
+    "Look for a layer renamed in the spec; remove the extra tensors from the file to silence the warning.",
   ),
 } as const satisfies Record<string, CodeInfo>;
 

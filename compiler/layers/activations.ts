@@ -1,6 +1,7 @@
 // Element-wise activations: the shape passes through unchanged.
 import { oneOf } from "../resolve/types.js";
 import type { LayerKind, ShapeContext } from "./kind.js";
+import { gelu as geluOp } from "./ops.js";
 
 const same = (ctx: ShapeContext) => ({ ...ctx.input });
 const elementwise = (cost: number) => (_: unknown, input: number[]) => cost * input.reduce((a, b) => a * b, 1);
@@ -11,6 +12,7 @@ export const gelu: LayerKind = {
   args: [{ name: "approximate", type: oneOf("erf", "tanh"), default: "erf", doc: "`erf` (exact) or `tanh` (GPT-2)" }],
   shape: same,
   flops: elementwise(8),
+  lower: (ctx, x) => geluOp(ctx.tf, x, ctx.attrs.approximate as "erf" | "tanh"),
 };
 
 export const silu: LayerKind = {
@@ -19,6 +21,7 @@ export const silu: LayerKind = {
   args: [],
   shape: same,
   flops: elementwise(4),
+  lower: (ctx, x) => ctx.tf.mul(x, ctx.tf.sigmoid(x)),
 };
 
 export const relu: LayerKind = {
@@ -27,4 +30,5 @@ export const relu: LayerKind = {
   args: [],
   shape: same,
   flops: elementwise(1),
+  lower: (ctx, x) => ctx.tf.relu(x),
 };

@@ -3,6 +3,7 @@
 // Shapes: x [B, N, D] -> q [B, heads, N, hd], k, v [B, kv_heads, N, hd] -> [B, N, D].
 import { bool, float, int, oneOf } from "../resolve/types.js";
 import { divisors, expectSequence, type LayerKind } from "./kind.js";
+import { causalMask, linear, rope, type Tensor } from "./ops.js";
 
 export const attention: LayerKind = {
   name: "attention",
@@ -79,5 +80,35 @@ export const attention: LayerKind = {
     const [bsz, n, d] = input as [number, number, number];
     // x, q, k, v, the scores and the probabilities per head, the merged heads.
     return bsz * n * d * 5 + 2 * bsz * (args.heads as number) * n * n;
+  },
+  lower(ctx, x) {
+    const { tf } = ctx;
+    const [b, n, d] = x.shape as [number, number, number];
+    const heads = ctx.attrs.heads as number;
+    const kv = (ctx.attrs.kv_heads as number) || heads;
+    const hd = d / heads;
+    const bias = (name: string) => (ctx.has(`${name}.bias`) ? ctx.p(`${name}.bias`) : undefined);
+    const split = (t: Tensor, h: number) => tf.transpose(t.reshape([b, n, h, hd]), [0, 2, 1, 3]); // [B, h, N, hd]
+    let q = split(linear(tf, x, ctx.p("q.weight"), bias("q")), heads); // [B, H, N, hd]
+    let k = split(linear(tf, x, ctx.p("k.weight"), bias("k")), kv); // [B, KV, N, hd]
+    let v = split(linear(tf, x, ctx.p("v.weight"), bias("v")), kv); // [B, KV, N, hd]
+    if (ctx.attrs.rope) {
+      q = rope(tf, q, ctx.attrs.rope_base as number);
+      k = rope(tf, k, ctx.attrs.rope_base as number);
+    }
+    if (kv !== heads) {
+      // Grouped-query attention: each key/value head serves heads / kv query heads.
+      const rep = heads / kv;
+      // (rank-4 tiles: tfjs has no gradient for rank-5 tile)
+      k = tf.reshape(tf.tile(k.reshape([b, kv, 1, n * hd]), [1, 1, rep, 1]), [b, heads, n, hd]);
+      v = tf.reshape(tf.tile(v.reshape([b, kv, 1, n * hd]), [1, 1, rep, 1]), [b, heads, n, hd]);
+    }
+    const s = ctx.attrs.scale;
+    const scale = s === "head" ? hd ** -0.5 : s === "dim" ? d ** -0.5 : (s as number);
+    let scores = tf.mul(tf.matMul(q, k, false, true), scale); // [B, H, N, N]
+    if (ctx.attrs.causal) scores = tf.add(scores, causalMask(tf, n)); // -1e9 above the diagonal
+    const probs = ctx.dropout(tf.softmax(scores, -1), ctx.attrs.dropout as number); // [B, H, N, N]
+    const out = tf.transpose(tf.matMul(probs, v), [0, 2, 1, 3]).reshape([b, n, d]); // [B, N, D]
+    return ctx.dropout(linear(tf, out, ctx.p("o.weight"), bias("o")), ctx.attrs.dropout as number);
   },
 };

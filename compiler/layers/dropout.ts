@@ -8,4 +8,5 @@ export const dropout: LayerKind = {
   args: [{ name: "p", type: float(0, 1, { maxExclusive: true }), doc: "drop probability, in [0, 1)" }],
   shape: (ctx) => ({ ...ctx.input }),
   flops: (_, input) => input.reduce((a, b) => a * b, 1),
+  lower: (ctx, x) => ctx.dropout(x, ctx.attrs.p as number),
 };

@@ -15,4 +15,6 @@ export const join: LayerKind = {
   },
   flops: () => 0,
   saved: () => 0,
+  // [B, Nv, D] ++ [B, T, D] -> [B, Nv+T, D]
+  lower: (ctx, x) => (ctx.visual ? ctx.tf.concat([ctx.visual, x], 1) : x),
 };

@@ -6,6 +6,7 @@ import type { Code } from "../diagnostics/codes.js";
 import type { Diagnostic } from "../diagnostics/diagnostic.js";
 import type { Span } from "../source.js";
 import type { ArgSpec, Typed } from "../resolve/types.js";
+import type { Tensor, Tf } from "./ops.js";
 
 /** A dimension: a number, or a symbol such as `B` (batch) or `1+T` (1 visual token + text). */
 export type Dim = number | string;
@@ -69,6 +70,27 @@ export interface ShapeContext {
   argSpan(name: string): Span;
 }
 
+/** What a lowering gets besides its input: tfjs, its attributes, its parameters. */
+export interface LowerContext {
+  tf: Tf;
+  /** The layer's attributes as recorded in the IR (every default filled in). */
+  attrs: Record<string, unknown>;
+  /** The layer's parameter by its name relative to the layer (`weight`, `q.weight`). */
+  p(name: string): Tensor;
+  has(name: string): boolean;
+  training: boolean;
+  /** Dropout that is seeded per step and call (identity when not training or p = 0). */
+  dropout(x: Tensor, p: number): Tensor;
+  /** Runs the layer's body (residual, sequence). */
+  body(x: Tensor): Tensor;
+  /** The visual tokens joined in front of the text (decoder `join`). */
+  visual?: Tensor;
+  /** The token embedding table [vocab, dim] (a tied LM head reuses it). */
+  tokenEmbedding(): Tensor;
+  /** The input sequence starts with a CLS token. */
+  inputCls: boolean;
+}
+
 /** Concrete sizes for cost estimates: every symbol bound to a number. */
 export type Sizes = (d: Dim) => number;
 
@@ -86,6 +108,8 @@ export interface LayerKind {
   flops?(args: Record<string, Typed>, input: number[], output: number[]): number;
   /** Floats kept from the forward pass for the backward pass (default: the output). */
   saved?(args: Record<string, Typed>, input: number[], output: number[]): number;
+  /** The tfjs computation (shape comments on each line). */
+  lower?(ctx: LowerContext, x: Tensor): Tensor;
 }
 
 // ---- helpers shared by the kinds ----

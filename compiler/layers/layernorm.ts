@@ -1,6 +1,7 @@
 // layernorm(eps): normalise over the last dim, then a learned gain and bias.
 import { float } from "../resolve/types.js";
 import { expectSequence, type LayerKind } from "./kind.js";
+import { layerNorm } from "./ops.js";
 
 export const layernorm: LayerKind = {
   name: "layernorm",
@@ -17,4 +18,5 @@ export const layernorm: LayerKind = {
     ];
   },
   flops: (_, input) => 8 * input.reduce((a, b) => a * b, 1),
+  lower: (ctx, x) => layerNorm(ctx.tf, x, ctx.p("weight"), ctx.p("bias"), ctx.attrs.eps as number),
 };

@@ -2,6 +2,7 @@
 // pass is a plain 2-D matmul (the fast path of tfjs's wasm backend).
 import { bool, int } from "../resolve/types.js";
 import { expectSequence, type LayerKind } from "./kind.js";
+import { linear as linearOp } from "./ops.js";
 
 export const linear: LayerKind = {
   name: "linear",
@@ -36,4 +37,6 @@ export const linear: LayerKind = {
     ];
   },
   flops: (args, input) => 2 * (input[0]! * input[1]!) * input[2]! * (args.out as number),
+  // x [B, N, in] -> [B, N, out]
+  lower: (ctx, x) => linearOp(ctx.tf, x, ctx.p("weight"), ctx.has("bias") ? ctx.p("bias") : undefined),
 };

@@ -2,6 +2,7 @@
 // embedding table (transposed) instead of its own weight.
 import { bool, int } from "../resolve/types.js";
 import { expectSequence, type LayerKind } from "./kind.js";
+import { linear } from "./ops.js";
 
 export const lmHead: LayerKind = {
   name: "lm_head",
@@ -25,4 +26,10 @@ export const lmHead: LayerKind = {
     ];
   },
   flops: (args, input) => 2 * input[0]! * input[1]! * input[2]! * (args.vocab as number),
+  lower(ctx, x) {
+    const { tf } = ctx;
+    // A tied head multiplies by the embedding table transposed: [D, V].
+    const w = ctx.attrs.tied ? tf.transpose(ctx.tokenEmbedding()) : ctx.p("weight");
+    return linear(tf, x, w, ctx.has("bias") ? ctx.p("bias") : undefined); // [B, N, V]
+  },
 };

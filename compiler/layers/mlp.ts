@@ -1,6 +1,7 @@
 // mlp(hidden, activation): linear -> activation -> linear (the transformer feed-forward).
 import { bool, float, int, oneOf } from "../resolve/types.js";
 import { expectSequence, type LayerKind } from "./kind.js";
+import { activation, linear } from "./ops.js";
 
 export const mlp: LayerKind = {
   name: "mlp",
@@ -39,5 +40,11 @@ export const mlp: LayerKind = {
   saved(args, input) {
     const rows = input[0]! * input[1]!;
     return rows * (input[2]! + 2 * (args.hidden as number) + (args.out as number));
+  },
+  lower(ctx, x) {
+    const { tf } = ctx;
+    const b = (name: string) => (ctx.has(`${name}.bias`) ? ctx.p(`${name}.bias`) : undefined);
+    const h = activation(tf, linear(tf, x, ctx.p("fc1.weight"), b("fc1")), ctx.attrs.activation as string); // [B, N, hidden]
+    return ctx.dropout(linear(tf, h, ctx.p("fc2.weight"), b("fc2")), ctx.attrs.dropout as number); // [B, N, out]
   },
 };

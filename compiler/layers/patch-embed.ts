@@ -3,6 +3,7 @@
 // differentiate it), and optionally put a learned CLS token in front.
 import { bool, int, LIMITS } from "../resolve/types.js";
 import { divisors, formatShape, type LayerKind } from "./kind.js";
+import { linear } from "./ops.js";
 
 export const patchEmbed: LayerKind = {
   name: "patch_embed",
@@ -44,7 +45,9 @@ export const patchEmbed: LayerKind = {
     const c = input[3] as number;
     const d = args.dim as number;
     return [
-      { name: "weight", shape: [p * p * c, d], init: { kind: "xavier_uniform" }, decay: true },
+      // Xavier-uniform as PyTorch computes it for the equivalent Conv2d (the seed's init):
+      // fan_in = C p p, fan_out = D p p.
+      { name: "weight", shape: [p * p * c, d], init: { kind: "uniform", bound: Math.sqrt(6 / ((c + d) * p * p)) }, decay: true },
       ...(args.bias ? [{ name: "bias", shape: [d], init: { kind: "zeros" as const }, decay: false }] : []),
       ...(args.cls ? [{ name: "cls", shape: [d], init: { kind: "zeros" as const }, decay: false }] : []),
     ];
@@ -52,5 +55,19 @@ export const patchEmbed: LayerKind = {
   flops(args, input, output) {
     const p = args.patch as number;
     return 2 * input[0]! * (output[1]! - (args.cls ? 1 : 0)) * p * p * input[3]! * (args.dim as number);
+  },
+  lower(ctx, x) {
+    const { tf } = ctx;
+    const p = ctx.attrs.patch as number;
+    const [b, h, w, c] = x.shape as [number, number, number, number];
+    // [B, H, W, C] -> [B, H/p, p, W/p, p, C] -> [B, H/p, W/p, p, p, C] -> [B, N, p*p*C]
+    const patches = tf.transpose(x.reshape([b, h / p, p, w / p, p, c]), [0, 1, 3, 2, 4, 5]).reshape([b, (h / p) * (w / p), p * p * c]);
+    let y = linear(tf, patches, ctx.p("weight"), ctx.has("bias") ? ctx.p("bias") : undefined); // [B, N, D]
+    if (ctx.attrs.cls) {
+      const d = y.shape[2]!;
+      const cls = tf.tile(ctx.p("cls").reshape([1, 1, d]), [b, 1, 1]); // [B, 1, D]
+      y = tf.concat([cls, y], 1); // [B, 1+N, D]
+    }
+    return y;
   },
 };

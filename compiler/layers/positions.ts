@@ -2,6 +2,7 @@
 // `length` rows (the most positions the model can see); `sinusoidal` is fixed (no parameters).
 import { int, oneOf } from "../resolve/types.js";
 import { expectSequence, type LayerKind } from "./kind.js";
+import { sinusoids } from "./ops.js";
 
 /** The concrete part of a sequence dim: 36 -> 36, "1+T" -> 1, "T" -> 0. */
 export function knownLength(d: number | string): number {
@@ -39,4 +40,11 @@ export const positions: LayerKind = {
     return [{ name: "weight", shape: [args.length as number, input[2] as number], init: { kind: "normal", std: 0.02 }, decay: false }];
   },
   flops: (_, input) => input.reduce((a, b) => a * b, 1),
+  lower(ctx, x) {
+    const { tf } = ctx;
+    const [, n, d] = x.shape as [number, number, number];
+    // [B, N, D] + [N, D]
+    const table = ctx.attrs.kind === "learned" ? tf.slice(ctx.p("weight"), [0, 0], [n, d]) : sinusoids(tf, n, d);
+    return tf.add(x, table);
+  },
 };

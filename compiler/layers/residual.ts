@@ -21,6 +21,7 @@ export const residual: LayerKind = {
   },
   flops: (_, input) => input.reduce((a, b) => a * b, 1),
   saved: () => 0,
+  lower: (ctx, x) => ctx.tf.add(x, ctx.body(x)),
 };
 
 /** A plain group of layers (a block's body, a preset's transformer block). */
@@ -32,4 +33,5 @@ export const sequence: LayerKind = {
   internal: true,
   shape: (ctx) => ctx.body ?? null,
   saved: () => 0,
+  lower: (ctx, x) => ctx.body(x),
 };

@@ -1,6 +1,7 @@
 // rmsnorm(eps): x / rms(x) * gain (Llama).
 import { float } from "../resolve/types.js";
 import { expectSequence, type LayerKind } from "./kind.js";
+import { rmsNorm } from "./ops.js";
 
 export const rmsnorm: LayerKind = {
   name: "rmsnorm",
@@ -13,4 +14,5 @@ export const rmsnorm: LayerKind = {
     return [{ name: "weight", shape: [input[input.length - 1] as number], init: { kind: "ones" }, decay: false }];
   },
   flops: (_, input) => 5 * input.reduce((a, b) => a * b, 1),
+  lower: (ctx, x) => rmsNorm(ctx.tf, x, ctx.p("weight"), ctx.attrs.eps as number),
 };

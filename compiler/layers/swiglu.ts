@@ -1,6 +1,7 @@
 // swiglu(hidden): down(silu(gate(x)) * up(x)), Llama's feed-forward.
 import { bool, int } from "../resolve/types.js";
 import { expectSequence, type LayerKind } from "./kind.js";
+import { linear } from "./ops.js";
 
 export const swiglu: LayerKind = {
   name: "swiglu",
@@ -27,5 +28,12 @@ export const swiglu: LayerKind = {
   saved(args, input) {
     const rows = input[0]! * input[1]!;
     return rows * (2 * input[2]! + 4 * (args.hidden as number));
+  },
+  lower(ctx, x) {
+    const { tf } = ctx;
+    const b = (name: string) => (ctx.has(`${name}.bias`) ? ctx.p(`${name}.bias`) : undefined);
+    const gate = linear(tf, x, ctx.p("gate.weight"), b("gate")); // [B, N, hidden]
+    const up = linear(tf, x, ctx.p("up.weight"), b("up")); // [B, N, hidden]
+    return linear(tf, tf.mul(tf.mul(gate, tf.sigmoid(gate)), up), ctx.p("down.weight"), b("down")); // [B, N, D]
   },
 };

@@ -26,4 +26,19 @@ export const take: LayerKind = {
   },
   flops: (_, input) => input.reduce((a, b) => a * b, 1),
   saved: () => 0,
+  lower(ctx, x) {
+    const { tf } = ctx;
+    const [b, n, d] = x.shape as [number, number, number];
+    const first = ctx.inputCls ? 1 : 0;
+    switch (ctx.attrs.which) {
+      case "cls":
+        return tf.slice(x, [0, 0, 0], [b, 1, d]); // [B, 1, D]
+      case "patches":
+        return tf.slice(x, [0, first, 0], [b, n - first, d]); // [B, N-1, D]
+      case "pool":
+        return tf.mean(tf.slice(x, [0, first, 0], [b, n - first, d]), 1, true); // [B, 1, D]
+      default:
+        return x;
+    }
+  },
 };

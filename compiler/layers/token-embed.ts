@@ -2,6 +2,7 @@
 // gradient is written as a one-hot matmul so that backends without a scatter-add can run it.
 import { int } from "../resolve/types.js";
 import type { LayerKind } from "./kind.js";
+import { embed } from "./ops.js";
 
 export const tokenEmbed: LayerKind = {
   name: "token_embed",
@@ -17,4 +18,6 @@ export const tokenEmbed: LayerKind = {
   },
   params: (args) => [{ name: "weight", shape: [args.vocab as number, args.dim as number], init: { kind: "normal", std: 0.02 }, decay: true }],
   flops: () => 0,
+  // ids [B, T] (int32) -> [B, T, D]
+  lower: (ctx, ids) => embed(ctx.tf, ids, ctx.p("weight")),
 };

@@ -19,6 +19,7 @@ import type { Span } from "../source.js";
 import type * as A from "../syntax/ast.js";
 import { expandEntries, type ExpandContext } from "./expand.js";
 import { inferLayers, type Param } from "./infer.js";
+import { moduleWeightsDiagnostics } from "../../runtime/weights-check.js";
 
 export interface ModuleResult {
   name: ModuleName;
@@ -465,7 +466,10 @@ export class ModelAnalysis implements ModelScope {
     for (const m of MODULES) {
       if (!this.hasSection(m)) continue;
       const res = this.module(m);
-      if (res) modules[m] = res;
+      if (!res) continue;
+      modules[m] = res;
+      // A pretrained weights file's header against the module's parameters (E07xx).
+      if (res.weights) this.diags.push(...moduleWeightsDiagnostics(res, res.weights, this.syntax.file, this.reader(m)!.span("weights")));
     }
     const train = this.hasSection("train") ? this.train() : null;
     if (train) this.checkNeverTrained(train, modules);

@@ -14,6 +14,17 @@ export function snapshotPath(name: string): string {
   return repoPath("test", "snapshots", `${name}.txt`);
 }
 
+/** A case as one reviewable text: `path:`, the source with 3-wide line numbers, a blank line, then
+ * what is rendered for it. */
+export function sourceThenRendering(path: string, source: string, rendered: string): string {
+  const numbered = source
+    .replace(/\n$/, "")
+    .split("\n")
+    .map((l, i) => `${String(i + 1).padStart(3)} | ${l}`.trimEnd())
+    .join("\n");
+  return `${path}:\n${numbered}\n\n${rendered}`;
+}
+
 /** Asserts that `actual` equals the snapshot `name`, writing it when missing or when updating. */
 export function matchSnapshot(name: string, actual: string): void {
   const path = snapshotPath(name);

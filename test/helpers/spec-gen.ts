@@ -18,47 +18,10 @@
 //
 // Deterministic: the same seed always gives the same text. Source text is ASCII only, so a
 // column is a string index + 1. No import from the compiler: the generator states what a
-// valid spec is independently of the code under test.
+// valid spec is independently of the code under test (the PRNG is tools/random.ts's).
+import { Rng } from "../../tools/random.js";
 
-// ---- PRNG ----
-
-/** mulberry32: a small, fast, seedable PRNG; floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export class Rng {
-  readonly next: () => number;
-  constructor(readonly seed: number) {
-    this.next = mulberry32(seed);
-  }
-  /** An integer in [lo, hi]. */
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo + 1));
-  }
-  pick<T>(xs: readonly T[]): T {
-    if (xs.length === 0) throw new Error("pick from an empty list");
-    return xs[Math.floor(this.next() * xs.length)]!;
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-  shuffle<T>(xs: readonly T[]): T[] {
-    const out = xs.slice();
-    for (let i = out.length - 1; i > 0; i--) {
-      const j = Math.floor(this.next() * (i + 1));
-      [out[i], out[j]] = [out[j]!, out[i]!];
-    }
-    return out;
-  }
-}
+export { Rng };
 
 // ---- what a spec means ----
 

@@ -1,0 +1,120 @@
+// Tensor helpers shared by the layer kinds' lowerings. tfjs is passed in (`tf`), never
+// imported here, so the compiler's `check` path never loads it. Every helper uses only ops
+// whose gradients the wasm backend has (no conv2d filter gradient, no scatter-add), and keeps
+// matmuls 2-D and non-transposed, the only fast path of wasm's XNNPACK.
+import type * as tfjs from "@tensorflow/tfjs";
+
+export type Tf = typeof tfjs;
+export type Tensor = tfjs.Tensor;
+
+/**
+ * y = x W (+ b) over the last dim, with W stored [in, out]. The gradient is written out with
+ * explicit transposes (dx = dy W^T, dW = x^T dy) so both backward matmuls are plain 2-D ones.
+ */
+export function linear(tf: Tf, x: Tensor, w: Tensor, b?: Tensor): Tensor {
+  const inW = w.shape[0]!;
+  const outW = w.shape[1]!;
+  const lead = x.shape.slice(0, -1);
+  const x2 = x.reshape([-1, inW]) as tfjs.Tensor2D;
+  const f = tf.customGrad(((xx: tfjs.Tensor2D, ww: tfjs.Tensor2D, save: tfjs.GradSaveFunc) => {
+    save([xx, ww]);
+    return {
+      value: tf.matMul(xx, ww),
+      gradFunc: (dy: tfjs.Tensor, saved: tfjs.Tensor[]) => {
+        const [sx, sw] = saved as [tfjs.Tensor2D, tfjs.Tensor2D];
+        const dx = tf.matMul(dy as tfjs.Tensor2D, tf.transpose(sw));
+        const dw = tf.matMul(tf.transpose(sx), dy as tfjs.Tensor2D);
+        return [dx, dw];
+      },
+    };
+  }) as unknown as Parameters<Tf["customGrad"]>[0]);
+  let y = f(x2, w) as Tensor;
+  if (b) y = tf.add(y, b);
+  return y.reshape([...lead, outW]);
+}
+
+export function gelu(tf: Tf, x: Tensor, approximate: "erf" | "tanh"): Tensor {
+  if (approximate === "tanh") {
+    // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+    const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
+    return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
+  }
+  return tf.mul(tf.mul(0.5, x), tf.add(1, tf.erf(tf.div(x, Math.SQRT2))));
+}
+
+export function activation(tf: Tf, x: Tensor, name: string): Tensor {
+  switch (name) {
+    case "gelu":
+      return gelu(tf, x, "erf");
+    case "gelu_tanh":
+      return gelu(tf, x, "tanh");
+    case "relu":
+      return tf.relu(x);
+    case "silu":
+      return tf.mul(x, tf.sigmoid(x));
+    default:
+      throw new Error(`internal: activation ${name}`);
+  }
+}
+
+export function layerNorm(tf: Tf, x: Tensor, gain: Tensor, bias: Tensor | undefined, eps: number): Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  const y = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
+  return bias ? tf.add(tf.mul(y, gain), bias) : tf.mul(y, gain);
+}
+
+export function rmsNorm(tf: Tf, x: Tensor, gain: Tensor, eps: number): Tensor {
+  const ms = tf.mean(tf.square(x), -1, true);
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), gain);
+}
+
+/**
+ * Rotary position embedding on [B, H, N, hd] (the "rotate half" convention of Llama/HF):
+ * x * cos + rotate_half(x) * sin, with frequencies base^(-2i/hd).
+ */
+export function rope(tf: Tf, x: Tensor, base: number): Tensor {
+  const [, , n, hd] = x.shape as [number, number, number, number];
+  const half = hd / 2;
+  const cos = new Float32Array(n * hd);
+  const sin = new Float32Array(n * hd);
+  for (let p = 0; p < n; p++) {
+    for (let i = 0; i < half; i++) {
+      const angle = p * Math.pow(base, (-2 * i) / hd);
+      cos[p * hd + i] = cos[p * hd + i + half] = Math.cos(angle);
+      sin[p * hd + i] = sin[p * hd + i + half] = Math.sin(angle);
+    }
+  }
+  const c = tf.tensor(cos, [n, hd]);
+  const s = tf.tensor(sin, [n, hd]);
+  const [x1, x2] = tf.split(x, 2, -1) as [Tensor, Tensor];
+  const rotated = tf.concat([tf.neg(x2), x1], -1);
+  return tf.add(tf.mul(x, c), tf.mul(rotated, s));
+}
+
+/** Additive causal mask [N, N]: 0 on and below the diagonal, -1e9 above (exp underflows to 0). */
+export function causalMask(tf: Tf, n: number): Tensor {
+  const m = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) m[i * n + j] = -1e9;
+  return tf.tensor(m, [n, n]);
+}
+
+/** Fixed sinusoidal positions [n, d] (Vaswani et al.): sin on even dims, cos on odd dims. */
+export function sinusoids(tf: Tf, n: number, d: number): Tensor {
+  const out = new Float32Array(n * d);
+  for (let p = 0; p < n; p++) {
+    for (let i = 0; i < d; i += 2) {
+      const angle = p / Math.pow(10000, i / d);
+      out[p * d + i] = Math.sin(angle);
+      if (i + 1 < d) out[p * d + i + 1] = Math.cos(angle);
+    }
+  }
+  return tf.tensor(out, [n, d]);
+}
+
+/** Table lookup written as one-hot x table, whose gradient is a plain matmul on every backend. */
+export function embed(tf: Tf, ids: Tensor, table: Tensor): Tensor {
+  const [vocab, dim] = table.shape as [number, number];
+  const lead = ids.shape;
+  const oneHot = tf.oneHot(ids.reshape([-1]) as tfjs.Tensor1D, vocab).toFloat();
+  return linear(tf, oneHot, table).reshape([...lead, dim]);
+}

@@ -1,0 +1,157 @@
+// The IR as a tfjs model: named variables for every parameter (seeded initialisation), and a
+// forward pass that walks each module's layer tree calling the layer kinds' lowerings.
+// Images are [B, H, W, C] float32 (channels last), tokens [B, T] int32.
+import type * as tfjs from "@tensorflow/tfjs";
+import { layerKinds } from "../compiler/layers/index.js";
+import type { LowerContext } from "../compiler/layers/kind.js";
+import type { Tf, Tensor } from "../compiler/layers/ops.js";
+import type { Ir, IrInit, IrLayer, IrParam } from "../compiler/ir/types.js";
+import { normal, streamSeed, uniform01 } from "./random.js";
+
+export interface ForwardOptions {
+  training: boolean;
+  /** Seeds dropout; vary it per step. */
+  dropoutSeed?: number;
+  /** Assert every layer's runtime shape against the IR's (debug mode; on in tests). */
+  checkShapes?: boolean;
+}
+
+export class ShapeMismatch extends Error {}
+
+/** Every parameter of the IR, in a stable order (module order, then depth-first). */
+export function irParams(ir: Ir): IrParam[] {
+  const out: IrParam[] = [];
+  const walk = (ls: IrLayer[]) => {
+    for (const l of ls) {
+      out.push(...l.params);
+      if (l.children) walk(l.children);
+    }
+  };
+  for (const m of ["encoder", "projector", "decoder"] as const) {
+    const mod = ir.modules[m];
+    if (mod) walk(mod.layers);
+  }
+  return out;
+}
+
+export function initValues(p: IrParam, seed: number): Float32Array {
+  const n = p.shape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(n);
+  const init: IrInit = p.init;
+  const s = streamSeed(seed, p.name);
+  switch (init.kind) {
+    case "zeros":
+      break;
+    case "ones":
+      out.fill(1);
+      break;
+    case "normal": {
+      const g = normal(s);
+      for (let i = 0; i < n; i++) out[i] = g() * init.std;
+      break;
+    }
+    case "uniform":
+    case "xavier_uniform": {
+      const bound = init.kind === "uniform" ? init.bound : Math.sqrt(6 / (p.shape[0]! + (p.shape[1] ?? p.shape[0]!)));
+      const u = uniform01(s);
+      for (let i = 0; i < n; i++) out[i] = (2 * u() - 1) * bound;
+      break;
+    }
+  }
+  return out;
+}
+
+export class Model {
+  private constructor(
+    readonly tf: Tf,
+    readonly ir: Ir,
+    readonly variables: Map<string, tfjs.Variable>,
+  ) {}
+
+  /** Creates the variables with the IR's seeded initialisers. */
+  static create(tf: Tf, ir: Ir, seed = 0): Model {
+    const vars = new Map<string, tfjs.Variable>();
+    for (const p of irParams(ir)) vars.set(p.name, tf.variable(tf.tensor(initValues(p, seed), p.shape), true, p.name));
+    return new Model(tf, ir, vars);
+  }
+
+  dispose(): void {
+    for (const v of this.variables.values()) v.dispose();
+  }
+
+  /** Logits [B, Nv + T, V]. `images` may be null for a model without an encoder. */
+  forward(images: Tensor | null, tokens: Tensor, opts: ForwardOptions): Tensor {
+    const { tf, ir } = this;
+    let dropoutCalls = 0;
+    const B = tokens.shape[0]!;
+    const T = tokens.shape[1]!;
+    const run = (layers: IrLayer[], x: Tensor, state: { cls: boolean; visual?: Tensor }): Tensor => {
+      for (const layer of layers) {
+        const kind = layerKinds.get(layer.kind);
+        if (!kind?.lower) throw new Error(`internal: layer kind ${layer.kind} has no lowering`);
+        const prefix = layer.path;
+        const ctx: LowerContext = {
+          tf,
+          attrs: layer.attrs,
+          p: (name) => {
+            const v = this.variables.get(`${prefix}.${name}`);
+            if (!v) throw new Error(`internal: no variable ${prefix}.${name}`);
+            return v;
+          },
+          has: (name) => this.variables.has(`${prefix}.${name}`),
+          training: opts.training,
+          dropout: (t, p) => (opts.training && p > 0 ? tf.dropout(t, p, undefined, (opts.dropoutSeed ?? 0) * 7919 + dropoutCalls++) : t),
+          body: (t) => run(layer.children ?? [], t, state),
+          ...(state.visual ? { visual: state.visual } : {}),
+          tokenEmbedding: () => this.variables.get("decoder.embed.weight")!,
+          inputCls: state.cls,
+        };
+        x = kind.lower(ctx, x);
+        if (layer.kind === "patch_embed") state.cls = layer.attrs.cls === true;
+        if (layer.kind === "take") state.cls = false;
+        if (opts.checkShapes) assertShape(layer, x, { B, T });
+      }
+      return x;
+    };
+    let visual: Tensor | undefined;
+    const enc = ir.modules.encoder;
+    if (enc) {
+      if (!images) throw new Error("this model has an encoder: images are required");
+      visual = run(enc.layers, images, { cls: false });
+      const proj = ir.modules.projector;
+      if (proj) visual = run(proj.layers, visual, { cls: false });
+    }
+    const dec = ir.modules.decoder;
+    if (!dec) throw new Error("the model has no decoder");
+    return run(dec.layers, tokens, { cls: false, ...(visual ? { visual } : {}) });
+  }
+
+  /**
+   * Mean cross-entropy of the text positions: the logit at text position i predicts
+   * targets[i]; positions where mask is 0 (padding) do not count. Visual positions never count.
+   */
+  loss(logits: Tensor, targets: Tensor, mask: Tensor): Tensor {
+    const { tf } = this;
+    const [b, n, v] = logits.shape as [number, number, number];
+    const t = targets.shape[1]!;
+    const text = tf.slice(logits, [0, n - t, 0], [b, t, v]); // [B, T, V]
+    const logp = tf.logSoftmax(text, -1);
+    const picked = tf.sum(tf.mul(logp, tf.oneHot(targets.reshape([-1]) as tfjs.Tensor1D, v).reshape([b, t, v])), -1); // [B, T]
+    const m = mask.toFloat();
+    return tf.div(tf.neg(tf.sum(tf.mul(picked, m))), tf.maximum(tf.sum(m), 1));
+  }
+}
+
+/** Symbolic IR dims (`B`, `T`, `1+T`) evaluated for this batch. */
+export function concreteDim(d: number | string, sizes: { B: number; T: number }): number {
+  if (typeof d === "number") return d;
+  return d.split("+").reduce((acc, part) => acc + (part === "B" ? sizes.B : part === "T" ? sizes.T : Number(part)), 0);
+}
+
+function assertShape(layer: IrLayer, x: Tensor, sizes: { B: number; T: number }): void {
+  const want = layer.output.map((d) => concreteDim(d, sizes));
+  const got = x.shape;
+  if (want.length !== got.length || want.some((d, i) => d !== got[i])) {
+    throw new ShapeMismatch(`${layer.path} (${layer.kind}): the checker inferred [${layer.output.join(", ")}] = [${want.join(", ")}], the runtime made [${got.join(", ")}]`);
+  }
+}
