@@ -6,6 +6,7 @@ import { check } from "../compiler/check.js";
 import { registerCompile } from "./commands/compile.js";
 import { registerSummary } from "./commands/summary.js";
 import { registerBackend } from "./commands/backend.js";
+import { registerForward } from "./commands/forward.js";
 import { EXIT_ERRORS, EXIT_OK, EXIT_USAGE, reportDiagnostics } from "./report.js";
 
 export { EXIT_ERRORS, EXIT_OK, EXIT_USAGE } from "./report.js";
@@ -65,6 +66,10 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
   });
 
   registerBackend(program, io, (c) => {
+    code = c;
+  });
+
+  registerForward(program, io, (c) => {
     code = c;
   });
 

@@ -1,7 +1,8 @@
 // Reading spec files from disk. A file that cannot be read at all (missing, a directory, no
 // permission) is a `FileError` with a one-line message; whatever a readable file contains is
 // the front end's business (diagnostics).
-import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 
 export class FileError extends Error {
   constructor(
@@ -84,5 +85,45 @@ export function reason(err: unknown): string {
       return "too many symbolic links";
     default:
       return (err as Error | undefined)?.message ?? String(err);
+  }
+}
+
+/**
+ * Writes a file atomically: to a temporary file in the same folder, flushed to disk, then renamed
+ * over `path`; a reader sees the old file or the new one, never a part, and a crash leaves at
+ * most a stray `.NAME.PID.RANDOM.tmp`. Throws on an I/O error (the temporary file is removed).
+ */
+export function writeFileAtomic(path: string, data: Uint8Array | string): void {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`);
+  let fd: number | null = null;
+  try {
+    fd = openSync(tmp, "wx", 0o644);
+    let written = 0;
+    while (written < bytes.length) written += writeSync(fd, bytes, written, Math.min(1 << 30, bytes.length - written));
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = null;
+    renameSync(tmp, path);
+  } catch (err) {
+    if (fd !== null) closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already gone
+    }
+    throw err;
+  }
+  // The rename itself is durable once the folder is flushed (not possible on every platform).
+  try {
+    const dfd = openSync(dir, "r");
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  } catch {
+    // best effort
   }
 }

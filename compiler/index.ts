@@ -29,7 +29,7 @@ export {
   type Role,
 } from "./cost/estimate.js";
 export { summaryJson, renderSummary, type SummaryJson, type SummaryLayer, type SummaryModule, type SummaryStage, type TextSummaryOptions } from "./summary/summary.js";
-export { readIr, parseIr, validateIr, validateIrSchema, isIrPath, irSchema, type IrInput } from "./ir/validate.js";
+export { admitIr, readIr, parseIr, validateIr, validateIrSchema, isIrPath, irSchema, type IrInput } from "./ir/validate.js";
 export { verifyIr } from "./ir/verify.js";
 export { irToJson, irToYaml } from "./ir/yaml.js";
 export { rebaseIr, resolveIrPath } from "./ir/paths.js";

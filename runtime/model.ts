@@ -71,7 +71,13 @@ export class Model {
   /** Creates the variables with the IR's seeded initialisers. */
   static create(tf: Tf, ir: Ir, seed = 0): Model {
     const vars = new Map<string, tfjs.Variable>();
-    for (const p of irParams(ir)) vars.set(p.name, tf.variable(tf.tensor(initValues(p, seed), p.shape), true, p.name));
+    for (const p of irParams(ir)) {
+      // The variable shares the initial tensor's data; the tensor itself must go, or it
+      // outlives the model (and keeps the data alive after dispose()).
+      const initial = tf.tensor(initValues(p, seed), p.shape);
+      vars.set(p.name, tf.variable(initial, true, p.name));
+      initial.dispose();
+    }
     return new Model(tf, ir, vars);
   }
 

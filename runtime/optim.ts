@@ -50,7 +50,9 @@ export class Adam {
   private state(map: Map<string, tfjs.Variable>, name: string, like: tfjs.Variable): tfjs.Variable {
     let s = map.get(name);
     if (!s) {
-      s = this.tf.variable(this.tf.zerosLike(like), false);
+      const zeros = this.tf.zerosLike(like);
+      s = this.tf.variable(zeros, false);
+      zeros.dispose(); // the variable keeps its own reference to the data
       map.set(name, s);
     }
     return s;

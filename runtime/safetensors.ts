@@ -31,9 +31,8 @@
 // sorted (`__metadata__` first, then the tensors; inside an entry `data_offsets`, `dtype`,
 // `shape`), no whitespace but the padding, no timestamps, data in that same order with no
 // padding between tensors. `writeSafetensorsFile` writes atomically.
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
-import { reason } from "../compiler/files.js";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { reason, writeFileAtomic } from "../compiler/files.js";
 
 // ---------------------------------------------------------------------------------------------
 // Dtypes
@@ -922,36 +921,5 @@ export function encodeSafetensors(tensors: readonly TensorToWrite[], metadata: R
  * an I/O error (the temporary file is removed).
  */
 export function writeSafetensorsFile(path: string, tensors: readonly TensorToWrite[], metadata: Readonly<Record<string, string>> = {}): void {
-  const bytes = encodeSafetensors(tensors, metadata);
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`);
-  let fd: number | null = null;
-  try {
-    fd = openSync(tmp, "wx", 0o644);
-    let written = 0;
-    while (written < bytes.length) written += writeSync(fd, bytes, written, Math.min(1 << 30, bytes.length - written));
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = null;
-    renameSync(tmp, path);
-  } catch (err) {
-    if (fd !== null) closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // already gone
-    }
-    throw err;
-  }
-  // The rename itself is durable once the folder is flushed (not possible on every platform).
-  try {
-    const dfd = openSync(dir, "r");
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
-  } catch {
-    // best effort
-  }
+  writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }

@@ -17,6 +17,7 @@ import { IR_MODULES } from "../compiler/ir/types.js";
 import type { LayerNode } from "../compiler/layers/kind.js";
 import { closest } from "../compiler/resolve/suggest.js";
 import type { Span } from "../compiler/source.js";
+import { hfGpt2Plan } from "./hf-gpt2.js";
 import {
   FLOAT_DTYPES,
   formatShape,
@@ -286,7 +287,9 @@ export function moduleWeightsDiagnostics(module: ModuleWeights, weights: string,
   }
   const params = moduleParams(module);
   const sites = new Map(params.map((p) => [p.name, p]));
-  const plan = checkWeightsAgainst(head.header, params, { nameMap: modulePrefixNameMap(module.name) });
+  // A decoder's file may be a Hugging Face GPT-2 checkpoint: its names and layouts are mapped in
+  // runtime/hf-gpt2.ts (c_attn split into q, k, v; wpe's first rows; ...).
+  const plan = (module.name === "decoder" ? hfGpt2Plan(head.header, params) : null) ?? checkWeightsAgainst(head.header, params, { nameMap: modulePrefixNameMap(module.name) });
   const out: Diagnostic[] = [];
   const of = <K extends WeightsProblem["kind"]>(kind: K) => plan.problems.filter((p): p is Extract<WeightsProblem, { kind: K }> => p.kind === kind);
   const unexpected = of("unexpected");

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { compile } from "../compiler/compile.js";
+import { encodeSafetensors } from "../runtime/safetensors.js";
 import { resolveIrPath } from "../compiler/ir/paths.js";
 import type { Ir } from "../compiler/ir/types.js";
 import { parseIr, readIr } from "../compiler/ir/validate.js";
@@ -27,7 +28,10 @@ function specWithFiles(): string {
   const dir = tempDir();
   mkdirSync(join(dir, "weights"));
   mkdirSync(join(dir, "data"));
-  writeFileSync(join(dir, "weights", "proj.safetensors"), "");
+  // A valid weights file for the projector: `check` reads its header against the spec (E07xx).
+  const params = compile(repoPath(SEEMORE)).ir!.modules.projector!.layers.flatMap((l) => l.params);
+  const tensors = params.map((p) => ({ name: p.name, dtype: "F16" as const, shape: p.shape, data: new Uint16Array(p.shape.reduce((a, d) => a * d, 1)) }));
+  writeFileSync(join(dir, "weights", "proj.safetensors"), encodeSafetensors(tensors));
   writeFileSync(join(dir, "data", "caps.jsonl"), "");
   const spec = readFileSync(repoPath(SEEMORE), "utf8")
     .replace("    linear(2048) -> gelu", '    weights: "weights/proj.safetensors"\n    linear(2048) -> gelu')

@@ -11,6 +11,7 @@ import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { analyze } from "../compiler/analyze.js";
+import { initialisers } from "../compiler/layers/init.js";
 import { layerKinds } from "../compiler/layers/index.js";
 import type { LayerKind, LayerNode } from "../compiler/layers/kind.js";
 import { presets, type Preset } from "../compiler/presets/index.js";
@@ -51,7 +52,7 @@ function value(v: Typed, t?: Type): string {
   if (typeof v === "string") return takesNames(t) ? v : JSON.stringify(v);
   if (Array.isArray(v)) return `[${v.map((x) => value(x, t?.t === "list" ? t.of : undefined)).join(", ")}]`;
   const args = Object.entries(v.args).map(([k, a]) => `${k}: ${value(a)}`);
-  return `${v.call}(${args.join(", ")})`;
+  return args.length ? `${v.call}(${args.join(", ")})` : v.call;
 }
 
 function range(lo: string | null, hi: string | null, loOpen = false, hiOpen = false): string {
@@ -304,6 +305,7 @@ Nothing is implicit: a setting or argument that is not written takes the default
     "- [Presets](#presets)",
     ...presets.map((p) => `  - [\`${p.section} ${p.name}\`](#${p.section}-${p.name})`),
     "- [Sections without a preset](#sections-without-a-preset)",
+    "- [Initialisation](#initialisation)",
     "- [Tokenizers](#tokenizers)",
     "- [Training](#training)",
     "  - [`train`](#train)",
@@ -350,6 +352,30 @@ ${CUSTOM_EXAMPLE.decoder.replace(/^ {2}/gm, "")}
 ${layerTree(exampleSpec(CUSTOM_EXAMPLE), MODULES).text}
 
 Other sections can read their settings (\`decoder.dim\`) and the derived members \`encoder.tokens\`, \`encoder.width\`, \`projector.tokens\` and \`projector.width\`; \`encoder.dim\` and \`projector.dim\` are the output width when the section has no \`dim\` setting.`);
+
+  const initKinds = [...layerKinds.values()].filter((k) => k.args.some((a) => a.name === "init"));
+  const initRows = initKinds.map((k) => {
+    const a = k.args.find((x) => x.name === "init")!;
+    return [`\`${k.name}\``, argDefault(a)];
+  });
+  parts.push(`## Initialisation
+
+Every parameter is initialised from the \`train\` section's \`seed\`: the same seed and spec always give the same weights, and each parameter draws from its own stream, named by the parameter's name, so its values do not depend on the order parameters are created in. What it is drawn from is set at two levels:
+
+- a layer's \`init\` argument sets the weight matrices of that layer: \`linear(256, init: normal(std: 0.02))\`;
+- a module section's \`init\` setting, in a preset or a section without one, sets the weight matrices of every layer of the module that does not set its own, the module's plumbing included (the token embedding, the position table and the LM head of a decoder): \`decoder gpt { ..., init: normal(std: 0.02) }\` is GPT-2's initialisation, but for the residual projections, which GPT-2 also scales by 1/sqrt(2 x layers). \`init: default\` (the default) leaves each layer its kind's default.
+
+An initialiser applies to weight matrices only: projections, the token embedding table, a learned position table. Biases and the CLS token are always zeros, norm gains ones. The IR records each layer's \`init\` among its attrs and the initialiser of each parameter beside its shape.
+
+The default of each layer kind that has weight matrices:
+
+${table(["kind", "default `init`"], initRows)}
+
+\`xavier_uniform\` draws from ±sqrt(6 / (fan_in + fan_out)) with the fans of the matrix [in, out]; for \`patch_embed\` the fans are those of the equivalent Conv2d, C·p·p and D·p·p, as PyTorch computes them (the seed model's initialisation). The initialisers:
+
+${Object.entries(initialisers)
+  .map(([n, s]) => callSection(n, s))
+  .join("\n\n")}`);
 
   const toks = Object.entries(tokenizerKinds).map(([name, k]) => [`### \`tokenizer ${name}\``, "", k.doc, "", settingsTable(k.settings)].join("\n"));
   parts.push(`## Tokenizers

@@ -2,17 +2,10 @@
 // test/helpers/spec-gen.ts, the fuzz, property, IR and bad-input tests): the same seed always
 // gives the same sequence, so that a failure reproduces and generated text never changes.
 
-/** mulberry32: a small, fast, seedable PRNG; returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { uniform01 } from "../runtime/random.js";
+
+/** mulberry32: a small, fast, seedable PRNG; returns floats in [0, 1) (the runtime's own). */
+export const mulberry32 = uniform01;
 
 /** A mulberry32 stream with the draws the generators use. */
 export class Rng {

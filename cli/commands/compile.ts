@@ -4,13 +4,12 @@
 // (and nothing else does) unless `-o` names a file, which is written atomically. Diagnostics go
 // to stderr, rendered as `check` renders them. Exit codes as `check`: 0 written, 1 errors
 // reported (nothing written), 2 unreadable input, unwritable output or a bad command line.
-import { randomBytes } from "node:crypto";
-import { mkdirSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { Option, type Command } from "commander";
 import { compile } from "../../compiler/compile.js";
 import { diagnostic, hasErrors, type Diagnostic } from "../../compiler/diagnostics/diagnostic.js";
-import { reason, readSpecBytes } from "../../compiler/files.js";
+import { reason, readSpecBytes, writeFileAtomic } from "../../compiler/files.js";
 import { rebaseIr } from "../../compiler/ir/paths.js";
 import type { Ir } from "../../compiler/ir/types.js";
 import { isIrPath, readIr } from "../../compiler/ir/validate.js";
@@ -88,19 +87,8 @@ export function runCompile(file: string, opts: CompileCommandOptions, io: Io): n
 }
 
 /** Writes a temporary file beside `path`, then renames it over `path`: never a half-written file. */
+/** `-o sub/dir/m.yaml` creates the folders it names, then writes atomically. */
 export function writeAtomically(path: string, text: string): void {
-  const dir = dirname(path);
-  mkdirSync(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
-  try {
-    writeFileSync(tmp, text, { flag: "wx" });
-    renameSync(tmp, path);
-  } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // already gone
-    }
-    throw err;
-  }
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileAtomic(path, text);
 }

@@ -120,13 +120,20 @@ function call(c: TypedCall): IrCall {
   return out;
 }
 
-/** Canonical JSON (sorted keys) of the architecture, without spans and paths. */
+/**
+ * Canonical JSON (sorted keys) of the architecture, without spans and paths. A layer's `init`
+ * attribute is left out too: what it makes is each parameter's `init`, which is hashed (so a
+ * model whose layers spell out their default initialisers hashes as one that does not).
+ */
 export function architectureHash(ir: Ir): string {
-  const strip = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(strip);
+  const strip = (v: unknown, inAttrs = false): unknown => {
+    if (Array.isArray(v)) return v.map((x) => strip(x));
     if (v && typeof v === "object") {
       const out: Record<string, unknown> = {};
-      for (const k of Object.keys(v).sort()) if (k !== "span" && k !== "weights") out[k] = strip((v as Record<string, unknown>)[k]);
+      for (const k of Object.keys(v).sort()) {
+        if (k === "span" || k === "weights" || (inAttrs && k === "init")) continue;
+        out[k] = strip((v as Record<string, unknown>)[k], k === "attrs");
+      }
       return out;
     }
     return v;

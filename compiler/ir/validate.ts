@@ -99,8 +99,9 @@ export function parseIr(path: string, text: string): IrInput {
       if (d.errors.length > 0 || d.contents === null) {
         const message = firstLine((e as Error).message);
         const at = /position (\d+)/.exec(message);
-        const offset = at ? Number(at[1]) : (d.errors[0]?.pos[0] ?? text.length);
-        return unreadable(source.span(offset, offset + 1), `the IR file is not valid JSON: ${message.replace(/ (in JSON )?at position \d+.*$/, "")}`);
+        // (JSON.parse names the end of the text when it ends too soon: the span stays inside.)
+        const offset = Math.min(at ? Number(at[1]) : (d.errors[0]?.pos[0] ?? text.length), text.length);
+        return unreadable(source.span(offset, Math.min(offset + 1, text.length)), `the IR file is not valid JSON: ${message.replace(/ (in JSON )?at position \d+.*$/, "")}`);
       }
     }
   }
@@ -133,6 +134,32 @@ export function parseIr(path: string, text: string): IrInput {
   if (schemaDiags.length > 0) return failed(path, source, schemaDiags, locator);
   const verified = verifyIr(data as Ir, locator);
   return { ir: hasErrors(verified) ? null : (data as Ir), diagnostics: verified, source, sources: new Map([[path, source]]), baseDir: dirname(resolve(path)), locator };
+}
+
+/**
+ * The runtime's way in. An IR document, as text (JSON or YAML, named by `path`) or as a value in
+ * memory (what `compile` returns, or JSON parsed elsewhere) -> the IR once it has passed the
+ * version check, the schema and the verifier, or the diagnostics that reject it: E0602 when it
+ * is not a readable IR, E0601 when it is one but is wrong. It creates nothing: a runtime builds
+ * tensors (`Model.create`) only from the `ir` it returns, so a corrupted document never reaches
+ * tfjs. A value in memory goes through its JSON text, so it is checked exactly as a file would
+ * be (a value JSON cannot hold is rejected), its diagnostics point into that text, and the `ir`
+ * returned is a copy that later changes to the value cannot alter.
+ */
+export function admitIr(doc: unknown, path = "<ir>.json"): IrInput {
+  if (typeof doc === "string") return parseIr(path, doc);
+  let text: string | undefined;
+  let why = `found ${typeof doc}`;
+  try {
+    text = JSON.stringify(doc, null, 2) as string | undefined;
+  } catch (e) {
+    why = firstLine((e as Error).message);
+  }
+  if (text === undefined) {
+    const source = new SourceFile(path, "");
+    return failed(path, source, [diagnostic("E0602", source.span(0, 0), `the IR cannot be written as JSON: ${why}`, { help: [catalogue.E0602.fix] })]);
+  }
+  return parseIr(extname(path).toLowerCase() === ".json" ? path : `${path}.json`, text);
 }
 
 /** An IR held in memory, validated and verified (diagnostics then point nowhere in particular). */

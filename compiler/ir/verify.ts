@@ -137,6 +137,9 @@ export function typeProblem(v: IrValue | undefined, t: Type): string | null {
         const p = typeProblem(x, a.type);
         if (p) return `\`${k}\` ${p}`;
       }
+      // An IR records every argument, defaults included.
+      const missing = spec.args.find((a) => !Object.hasOwn(v, a.name));
+      if (missing) return `\`${String(kind)}\` lacks argument \`${missing.name}\` (${missing.doc})`;
       return null;
     }
     case "either":

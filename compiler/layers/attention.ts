@@ -2,6 +2,7 @@
 // (decoder), with optional grouped key/value heads and rotary positions.
 // Shapes: x [B, N, D] -> q [B, heads, N, hd], k, v [B, kv_heads, N, hd] -> [B, N, D].
 import { bool, float, int, oneOf } from "../resolve/types.js";
+import { initArg, weightInit, XAVIER } from "./init.js";
 import { divisors, expectSequence, type LayerKind } from "./kind.js";
 import { causalMask, linear, rope, type Tensor } from "./ops.js";
 
@@ -23,6 +24,7 @@ export const attention: LayerKind = {
     { name: "rope", type: bool, default: false, doc: "rotary position embedding on queries and keys" },
     { name: "rope_base", type: float(1), default: 10000, doc: "RoPE frequency base" },
     { name: "dropout", type: float(0, 1, { maxExclusive: true }), default: 0, doc: "dropout on attention weights and on the output" },
+    initArg(XAVIER, "the `q`, `k`, `v` and `o` weights (biases stay zero)"),
   ],
   shape(ctx) {
     const d = expectSequence(ctx, "`attention`");
@@ -56,7 +58,7 @@ export const attention: LayerKind = {
     const d = input[2] as number;
     const hd = d / (args.heads as number);
     const kvw = (args.kv_heads as number) * hd;
-    const w = (name: string, out: number) => ({ name: `${name}.weight`, shape: [d, out], init: { kind: "xavier_uniform" as const }, decay: true });
+    const w = (name: string, out: number) => ({ name: `${name}.weight`, shape: [d, out], init: weightInit(args.init), decay: true });
     const b = (name: string, out: number) => ({ name: `${name}.bias`, shape: [out], init: { kind: "zeros" as const }, decay: false });
     return [
       w("q", d),

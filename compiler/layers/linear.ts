@@ -1,6 +1,7 @@
 // linear(out, bias): y = x W + b over the last dim. W is stored [in, out], so the forward
 // pass is a plain 2-D matmul (the fast path of tfjs's wasm backend).
 import { bool, int } from "../resolve/types.js";
+import { initArg, weightInit, XAVIER } from "./init.js";
 import { expectSequence, type LayerKind } from "./kind.js";
 import { linear as linearOp } from "./ops.js";
 
@@ -11,6 +12,7 @@ export const linear: LayerKind = {
     { name: "out", type: int(), doc: "output width" },
     { name: "bias", type: bool, default: true, doc: "add a learned bias" },
     { name: "in", type: int(0), default: 0, doc: "input width: derived from the input; checked if written" },
+    initArg(XAVIER, "`weight` (the bias stays zero)"),
   ],
   shape(ctx) {
     const d = expectSequence(ctx, "`linear`");
@@ -32,7 +34,7 @@ export const linear: LayerKind = {
     const inW = input[input.length - 1] as number;
     const out = args.out as number;
     return [
-      { name: "weight", shape: [inW, out], init: { kind: "xavier_uniform" }, decay: true },
+      { name: "weight", shape: [inW, out], init: weightInit(args.init), decay: true },
       ...(args.bias ? [{ name: "bias", shape: [out], init: { kind: "zeros" as const }, decay: false }] : []),
     ];
   },

@@ -1,6 +1,7 @@
 // lm_head(vocab, tied): [B, N, D] -> logits [B, N, vocab]; with `tied` it reuses the token
 // embedding table (transposed) instead of its own weight.
 import { bool, int } from "../resolve/types.js";
+import { initArg, NORMAL_002, weightInit } from "./init.js";
 import { expectSequence, type LayerKind } from "./kind.js";
 import { linear } from "./ops.js";
 
@@ -11,6 +12,7 @@ export const lmHead: LayerKind = {
     { name: "vocab", type: int(), doc: "vocabulary size" },
     { name: "tied", type: bool, default: false, doc: "share the token embedding's weight" },
     { name: "bias", type: bool, default: false, doc: "a learned bias per token" },
+    initArg(NORMAL_002, "`weight` when not tied (the bias stays zero)"),
   ],
   internal: true,
   shape(ctx) {
@@ -21,7 +23,7 @@ export const lmHead: LayerKind = {
   params(args, input) {
     const v = args.vocab as number;
     return [
-      ...(args.tied ? [] : [{ name: "weight", shape: [input[2] as number, v], init: { kind: "normal" as const, std: 0.02 }, decay: true }]),
+      ...(args.tied ? [] : [{ name: "weight", shape: [input[2] as number, v], init: weightInit(args.init), decay: true }]),
       ...(args.bias ? [{ name: "bias", shape: [v], init: { kind: "zeros" as const }, decay: false }] : []),
     ];
   },

@@ -1,5 +1,6 @@
 // mlp(hidden, activation): linear -> activation -> linear (the transformer feed-forward).
 import { bool, float, int, oneOf } from "../resolve/types.js";
+import { initArg, weightInit, XAVIER } from "./init.js";
 import { expectSequence, type LayerKind } from "./kind.js";
 import { activation, linear } from "./ops.js";
 
@@ -12,6 +13,7 @@ export const mlp: LayerKind = {
     { name: "out", type: int(0), default: 0, doc: "output width (default: the input width)" },
     { name: "bias", type: bool, default: true, doc: "biases on both layers" },
     { name: "dropout", type: float(0, 1, { maxExclusive: true }), default: 0, doc: "dropout after the second layer" },
+    initArg(XAVIER, "the `fc1` and `fc2` weights (biases stay zero)"),
   ],
   shape(ctx) {
     const d = expectSequence(ctx, "`mlp`");
@@ -26,9 +28,9 @@ export const mlp: LayerKind = {
     const h = args.hidden as number;
     const out = args.out as number;
     return [
-      { name: "fc1.weight", shape: [d, h], init: { kind: "xavier_uniform" }, decay: true },
+      { name: "fc1.weight", shape: [d, h], init: weightInit(args.init), decay: true },
       ...(args.bias ? [{ name: "fc1.bias", shape: [h], init: { kind: "zeros" as const }, decay: false }] : []),
-      { name: "fc2.weight", shape: [h, out], init: { kind: "xavier_uniform" }, decay: true },
+      { name: "fc2.weight", shape: [h, out], init: weightInit(args.init), decay: true },
       ...(args.bias ? [{ name: "fc2.bias", shape: [out], init: { kind: "zeros" as const }, decay: false }] : []),
     ];
   },

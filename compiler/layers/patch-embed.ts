@@ -2,6 +2,7 @@
 // (a conv with kernel = stride = patch, written as reshape + matmul so that every backend can
 // differentiate it), and optionally put a learned CLS token in front.
 import { bool, int, LIMITS } from "../resolve/types.js";
+import { initArg, weightInit, XAVIER } from "./init.js";
 import { divisors, formatShape, type LayerKind } from "./kind.js";
 import { linear } from "./ops.js";
 
@@ -13,6 +14,7 @@ export const patchEmbed: LayerKind = {
     { name: "dim", type: int(), doc: "token width" },
     { name: "cls", type: bool, default: false, doc: "prepend a learned CLS token" },
     { name: "bias", type: bool, default: true, doc: "add a learned bias to each patch projection" },
+    initArg(XAVIER, "the projection `weight` (the bias and the CLS token stay zero)"),
   ],
   shape(ctx) {
     const s = ctx.input.shape;
@@ -47,7 +49,7 @@ export const patchEmbed: LayerKind = {
     return [
       // Xavier-uniform as PyTorch computes it for the equivalent Conv2d (the seed's init):
       // fan_in = C p p, fan_out = D p p.
-      { name: "weight", shape: [p * p * c, d], init: { kind: "uniform", bound: Math.sqrt(6 / ((c + d) * p * p)) }, decay: true },
+      { name: "weight", shape: [p * p * c, d], init: weightInit(args.init, { in: c * p * p, out: d * p * p }), decay: true },
       ...(args.bias ? [{ name: "bias", shape: [d], init: { kind: "zeros" as const }, decay: false }] : []),
       ...(args.cls ? [{ name: "cls", shape: [d], init: { kind: "zeros" as const }, decay: false }] : []),
     ];

@@ -1,6 +1,7 @@
 // positions(kind, length): add a position embedding to a sequence. `learned` is a table of
 // `length` rows (the most positions the model can see); `sinusoidal` is fixed (no parameters).
 import { int, oneOf } from "../resolve/types.js";
+import { initArg, NORMAL_002, weightInit } from "./init.js";
 import { expectSequence, type LayerKind } from "./kind.js";
 import { sinusoids } from "./ops.js";
 
@@ -17,6 +18,7 @@ export const positions: LayerKind = {
   args: [
     { name: "kind", type: oneOf("learned", "sinusoidal"), default: "learned", doc: "`learned` or `sinusoidal`" },
     { name: "length", type: int(0), default: 0, doc: "rows of the table: the longest sequence (default: the input's length)" },
+    initArg(NORMAL_002, "the learned table"),
   ],
   shape(ctx) {
     if (expectSequence(ctx, "`positions`") === null) return null;
@@ -37,7 +39,7 @@ export const positions: LayerKind = {
   },
   params(args, input) {
     if (args.kind !== "learned") return [];
-    return [{ name: "weight", shape: [args.length as number, input[2] as number], init: { kind: "normal", std: 0.02 }, decay: false }];
+    return [{ name: "weight", shape: [args.length as number, input[2] as number], init: weightInit(args.init), decay: false }];
   },
   flops: (_, input) => input.reduce((a, b) => a * b, 1),
   lower(ctx, x) {

@@ -1,5 +1,6 @@
 // swiglu(hidden): down(silu(gate(x)) * up(x)), Llama's feed-forward.
 import { bool, int } from "../resolve/types.js";
+import { initArg, weightInit, XAVIER } from "./init.js";
 import { expectSequence, type LayerKind } from "./kind.js";
 import { linear } from "./ops.js";
 
@@ -9,6 +10,7 @@ export const swiglu: LayerKind = {
   args: [
     { name: "hidden", type: int(), doc: "hidden width" },
     { name: "bias", type: bool, default: false, doc: "biases on the three projections" },
+    initArg(XAVIER, "the `gate`, `up` and `down` weights (biases stay zero)"),
   ],
   shape(ctx) {
     return expectSequence(ctx, "`swiglu`") === null ? null : { ...ctx.input };
@@ -16,7 +18,7 @@ export const swiglu: LayerKind = {
   params(args, input) {
     const d = input[2] as number;
     const h = args.hidden as number;
-    const w = (name: string, shape: number[]) => ({ name: `${name}.weight`, shape, init: { kind: "xavier_uniform" as const }, decay: true });
+    const w = (name: string, shape: number[]) => ({ name: `${name}.weight`, shape, init: weightInit(args.init), decay: true });
     const b = (name: string, n: number) => (args.bias ? [{ name: `${name}.bias`, shape: [n], init: { kind: "zeros" as const }, decay: false }] : []);
     return [w("gate", [d, h]), ...b("gate", h), w("up", [d, h]), ...b("up", h), w("down", [h, d]), ...b("down", d)];
   },

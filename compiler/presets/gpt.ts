@@ -1,6 +1,7 @@
 // Decoder presets. `gpt`: GPT-2 style (learned positions, pre-LN blocks, tanh GELU MLP, final
 // LayerNorm, LM head tied to the token embedding). `llama`: Llama style (RMSNorm, rotary
 // positions, SwiGLU, no biases, untied head, optional grouped key/value heads).
+import { initSetting } from "../layers/init.js";
 import type { LayerNode } from "../layers/kind.js";
 import type { Schema, SectionReader } from "../resolve/section.js";
 import { bool, float, int, LIMITS, oneOf, str } from "../resolve/types.js";
@@ -26,6 +27,7 @@ export function decoderCommon(defaults: { position: string; tie: boolean }): Sch
     tie_embeddings: { type: bool, default: defaults.tie, doc: "the LM head reuses the token embedding table" },
     head_bias: { type: bool, default: false, doc: "a learned bias on the LM head" },
     weights: { type: str, default: "", defaultDoc: "none", doc: "pretrained weights (.safetensors), relative to the spec" },
+    init: initSetting,
   };
 }
 

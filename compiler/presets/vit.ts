@@ -1,6 +1,7 @@
 // Vision transformer presets. `vit`: CLIP-style (CLS token, learned positions, pre-LN blocks
 // with a GELU MLP, a final LayerNorm), as in the seed model. `siglip`: SigLIP-style (no CLS,
 // all patch tokens out, tanh GELU, biases on q/k/v, eps 1e-6).
+import { initSetting } from "../layers/init.js";
 import type { LayerNode } from "../layers/kind.js";
 import type { Schema, SectionReader } from "../resolve/section.js";
 import { bool, float, int, LIMITS, oneOf, str } from "../resolve/types.js";
@@ -35,6 +36,7 @@ function vitSchema(defaults: { cls: boolean; activation: string; qkvBias: boolea
     final_norm: { type: bool, default: true, doc: "a LayerNorm after the last block" },
     tokens: { type: int(0), default: 0, defaultDoc: "derived", doc: "visual tokens out; derived, checked if written" },
     weights: { type: str, default: "", defaultDoc: "none", doc: "pretrained weights (.safetensors), relative to the spec" },
+    init: initSetting,
   };
 }
 

@@ -80,8 +80,9 @@ export function describeType(t: Type): string {
     case "module":
       return "a module (`encoder`, `projector` or `decoder`)";
     case "call":
-      return Object.keys(t.callees)
-        .map((k) => `\`${k}(...)\``)
+      // A callee without arguments is written as a bare name (`xavier_uniform`).
+      return Object.entries(t.callees)
+        .map(([k, c]) => (c.args.length ? `\`${k}(...)\`` : `\`${k}\``))
         .join(" or ");
     case "either":
       return t.describe;

@@ -4,6 +4,8 @@
 // computed lazily, once, so that references may point anywhere without ordering rules.
 import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
 import type { LayerNode, TensorType } from "../layers/kind.js";
+import { layerKinds } from "../layers/index.js";
+import { initSetting, SECTION_DEFAULT, takesInit } from "../layers/init.js";
 import { decoderCommon } from "../presets/gpt.js";
 import { presetsOf, type Preset } from "../presets/index.js";
 import { node } from "../presets/preset.js";
@@ -37,9 +39,11 @@ const customSchemas: Record<ModuleName, Schema> = {
     output: { type: oneOf("cls", "patches", "pool", "all", "last"), default: "last", defaultDoc: "the chain's output", doc: "what the encoder hands on (appends a `take` layer)" },
     tokens: { type: int(0), default: 0, defaultDoc: "derived", doc: "visual tokens out; derived, checked if written" },
     weights: { type: str, default: "", defaultDoc: "none", doc: "pretrained weights (.safetensors), relative to the spec" },
+    init: initSetting,
   },
   projector: {
     weights: { type: str, default: "", defaultDoc: "none", doc: "pretrained weights (.safetensors), relative to the spec" },
+    init: initSetting,
   },
   decoder: decoderCommon({ position: "learned", tie: false }),
 };
@@ -272,6 +276,7 @@ export class ModelAnalysis implements ModelScope {
       if (!image) return null;
       const input: TensorType = { shape: ["B", ...image], origin: r.span("image") };
       const layers = preset ? trunk : this.withOutput(r, trunk);
+      applySectionInit(r, layers);
       const reported = this.diags.length;
       const output = inferLayers(layers, input, "encoder", ctx);
       if (!output) return null;
@@ -295,6 +300,7 @@ export class ModelAnalysis implements ModelScope {
       const enc = this.module("encoder");
       if (!enc) return null;
       const input: TensorType = { ...enc.output };
+      applySectionInit(r, trunk);
       const output = inferLayers(trunk, input, "projector", { ...ctx, first: trunk[0] });
       if (!output) return null;
       return { name, preset: null, layers: trunk, input, output, weights };
@@ -393,6 +399,7 @@ export class ModelAnalysis implements ModelScope {
     if (dropout > 0) layers.push(node(r, "dropout", "drop", { p: dropout }, { p: "dropout" }));
     layers.push(...trunk);
     layers.push(node(r, "lm_head", "lm_head", { vocab, tied, bias: headBias }, { vocab: "vocab", tied: "tie_embeddings" }));
+    applySectionInit(r, layers);
     const input: TensorType = { shape: ["B", "T"], origin: r.span("vocab") };
     const output = inferLayers(layers, input, "decoder", { diags: this.diags, params: this.params, module: "decoder", ...(visual ? { visual } : {}) });
     if (!output || visualFailed) return null;
@@ -513,6 +520,27 @@ function derivedNames(s: SectionName): string[] {
     default:
       return [];
   }
+}
+
+/**
+ * A section's `init` (unless `default`) on every layer of the module that takes one and does
+ * not set its own (see compiler/layers/init.ts).
+ */
+function applySectionInit(r: SectionReader, layers: readonly LayerNode[]): void {
+  if (!r.schema.init) return;
+  const init = r.get("init") as TypedCall | null;
+  if (!init || init.call === SECTION_DEFAULT) return;
+  const walk = (nodes: readonly LayerNode[]) => {
+    for (const n of nodes) {
+      const kind = layerKinds.get(n.kind);
+      if (kind && takesInit(kind.args) && !n.argSpans.init) {
+        n.args.init = init;
+        n.argSpans.init = r.span("init");
+      }
+      if (n.children) walk(n.children);
+    }
+  };
+  walk(layers);
 }
 
 function toValue(v: Typed, span: Span): Value {

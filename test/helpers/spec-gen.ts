@@ -16,6 +16,9 @@
 // `96 / 2`); sometimes a base model and a derived one (`extends`) with overrides; and a train
 // section of 1 to 3 stages whose `train:` lists together cover every module.
 //
+// Sizes come from SIZES.default, or with `{ size: "small" }` from ranges small enough to build
+// and run every generated model in a test (test/runtime-property.test.ts).
+//
 // Deterministic: the same seed always gives the same text. Source text is ASCII only, so a
 // column is a string index + 1. No import from the compiler: the generator states what a
 // valid spec is independently of the code under test (the PRNG is tools/random.ts's).
@@ -294,17 +297,76 @@ function tokensOf(e: { H: number; W: number; patch: number; cls: boolean; output
   }
 }
 
-function genEncoder(rng: Rng): EncP {
+// ---- sizes ----
+
+/**
+ * The ranges sizes are drawn from. `default` exercises the checker over realistic sizes;
+ * `small` keeps every model tiny (images of at most 16 x 16 pixels in at most 16 patches,
+ * widths of at most 32, at most 2 blocks, contexts of at most ~50 positions beyond the visual
+ * tokens) so that a test can also build and run it: the same structures, drawn with the same
+ * sequence of random numbers.
+ */
+export interface Sizes {
+  patches: readonly number[];
+  /** Patches along each side: 1 to this many, and at most `tokens` patches in all. */
+  grid: number;
+  tokens: number;
+  encoderHeads: readonly number[];
+  decoderHeads: readonly number[];
+  /** Head widths: the model width is heads x one of these. */
+  headWidths: readonly number[];
+  /** The most encoder blocks and decoder layers. */
+  depth: number;
+  /** Context beyond the visual tokens + 1: up to this many more, or one of `contexts`. */
+  contextExtra: number;
+  contexts: readonly number[];
+  /** A derived model's context: the visual tokens + 1 + up to this many. */
+  contextOverride: number;
+}
+
+export const SIZES: Record<"default" | "small", Sizes> = {
+  default: {
+    patches: [2, 4, 7, 8, 14, 16, 32],
+    grid: 8,
+    tokens: 64,
+    encoderHeads: [1, 2, 3, 4, 6, 8],
+    decoderHeads: [1, 2, 4, 6, 8],
+    headWidths: [2, 4, 8, 16, 32],
+    depth: 3,
+    contextExtra: 200,
+    contexts: [256, 512, 1000, 1024],
+    contextOverride: 300,
+  },
+  small: {
+    patches: [2, 4],
+    grid: 4,
+    tokens: 16,
+    encoderHeads: [1, 2, 3, 4],
+    decoderHeads: [1, 2, 4],
+    headWidths: [2, 4, 8],
+    depth: 2,
+    contextExtra: 16,
+    contexts: [32, 48],
+    contextOverride: 16,
+  },
+};
+
+export interface GenerateOptions {
+  /** Which ranges sizes come from (default: `default`). */
+  size?: keyof typeof SIZES;
+}
+
+function genEncoder(rng: Rng, z: Sizes): EncP {
   const preset = rng.pick(["vit", "vit", "siglip", null, null] as const);
-  const patch = rng.pick([2, 4, 7, 8, 14, 16, 32]);
-  let kH = rng.int(1, 8);
-  let kW = rng.int(1, 8);
-  while (kH * kW > 64) {
+  const patch = rng.pick(z.patches);
+  let kH = rng.int(1, z.grid);
+  let kW = rng.int(1, z.grid);
+  while (kH * kW > z.tokens) {
     kH = Math.max(1, kH - 1);
     kW = Math.max(1, kW - 1);
   }
-  const heads = rng.pick([1, 2, 3, 4, 6, 8]);
-  const dim = heads * rng.pick([2, 4, 8, 16, 32]);
+  const heads = rng.pick(z.encoderHeads);
+  const dim = heads * rng.pick(z.headWidths);
   let cls: boolean;
   let writeCls = false;
   if (preset === null) cls = rng.chance(0.85);
@@ -324,7 +386,7 @@ function genEncoder(rng: Rng): EncP {
     patch,
     dim,
     heads,
-    blocks: rng.int(0, 3),
+    blocks: rng.int(0, z.depth),
     cls,
     output,
     tokens: 0,
@@ -340,10 +402,10 @@ function genEncoder(rng: Rng): EncP {
   return e;
 }
 
-function genDecoder(rng: Rng, tokens: number): DecP {
+function genDecoder(rng: Rng, tokens: number, z: Sizes): DecP {
   const preset = rng.pick(["gpt", "gpt", "llama", "llama", null] as const);
-  const heads = rng.pick([1, 2, 4, 6, 8]);
-  const dim = heads * rng.pick([2, 4, 8, 16, 32]);
+  const heads = rng.pick(z.decoderHeads);
+  const dim = heads * rng.pick(z.headWidths);
   const kvHeads = preset === "llama" ? rng.pick(divisorsOf(heads)) : heads;
   let position: DecoderIntent["position"];
   let writePosition = false;
@@ -358,14 +420,14 @@ function genDecoder(rng: Rng, tokens: number): DecP {
     writePosition = position !== "learned" || rng.chance(0.3);
   }
   const r = rng.next();
-  const context = r < 0.25 ? tokens + 1 : r < 0.7 ? tokens + 1 + rng.int(1, 200) : Math.max(tokens + 1, rng.pick([256, 512, 1000, 1024]));
+  const context = r < 0.25 ? tokens + 1 : r < 0.7 ? tokens + 1 + rng.int(1, z.contextExtra) : Math.max(tokens + 1, rng.pick(z.contexts));
   return {
     preset,
     dim,
     heads,
     kvHeads,
     writeKv: preset === "llama" && (kvHeads !== heads || rng.chance(0.6)),
-    layers: rng.int(0, 3),
+    layers: rng.int(0, z.depth),
     context,
     position,
     writePosition,
@@ -661,14 +723,15 @@ function renderTrain(c: Ctx, stages: StageP[], indent: string): void {
 
 // ---- the generator ----
 
-export function generateValidSpec(seed: number): GeneratedSpec {
+export function generateValidSpec(seed: number, options: GenerateOptions = {}): GeneratedSpec {
+  const z = SIZES[options.size ?? "default"];
   const rng = new Rng(seed);
   const w = new Writer();
   const topLets: Lets = new Map();
   const c: Ctx = { rng, w, topLets };
 
-  const enc = genEncoder(rng);
-  const dec = genDecoder(rng, enc.tokens);
+  const enc = genEncoder(rng, z);
+  const dec = genDecoder(rng, enc.tokens, z);
 
   // Tokenizer.
   const alphabet = rng.shuffle(ALPHABET_POOL).slice(0, rng.int(1, 48));
@@ -753,7 +816,7 @@ export function generateValidSpec(seed: number): GeneratedSpec {
     // A heads constraint holds where either model has attention: the base and the derived
     // model report the same mistake at the same place, once.
     if (dec.preset && rng.chance(0.5)) {
-      effDec.layers = rng.int(0, 3);
+      effDec.layers = rng.int(0, z.depth);
       ovr.push(override("decoder", "layers", String(effDec.layers), { type: "int", min: 0 }));
       if (effDec.layers > 0) {
         const site = w.sites.get("val:decoder.heads");
@@ -763,7 +826,7 @@ export function generateValidSpec(seed: number): GeneratedSpec {
       }
     }
     if (enc.preset && rng.chance(0.5)) {
-      effEnc.blocks = rng.int(0, 3);
+      effEnc.blocks = rng.int(0, z.depth);
       ovr.push(override("encoder", "blocks", String(effEnc.blocks), { type: "int", min: 0 }));
       if (effEnc.blocks > 0) {
         const site = w.sites.get("val:encoder.heads");
@@ -771,7 +834,7 @@ export function generateValidSpec(seed: number): GeneratedSpec {
       }
     }
     if (rng.chance(0.4)) {
-      effDec.context = enc.tokens + 1 + rng.int(0, 300);
+      effDec.context = enc.tokens + 1 + rng.int(0, z.contextOverride);
       ovr.push(override("decoder", "context", String(effDec.context), { type: "int", min: 1, constraint: "context" }));
     }
     if (enc.preset && rng.chance(0.3)) {

@@ -12,6 +12,12 @@ PyTorch model written here (or in seemore.py) by hand, and writes `golden.safete
 logits, the loss, the gradients of every parameter named in case.json, and, after 5 Adam steps
 on the same batch (dropout off), the loss of each step and those parameters. The weights file is
 then deleted (the test recreates the weights from the seed and checks their checksums).
+
+    /usr/bin/python3 tools/torch/parity.py --hf-gpt2 [SRC [OUT]]
+
+writes test/fixtures/hf-gpt2-tiny/golden.safetensors instead: the Hugging Face GPT-2 checkpoint
+in ../shared/data/hf-gpt2-tiny/ loaded by its own (Hugging Face) names, run on the tokens of
+that folder's case.json (see run_hf_gpt2).
 """
 import json
 import math
@@ -346,7 +352,72 @@ def run_case(folder):
     print(f"{os.path.basename(folder)}: loss {out['loss'][0]:.6f}, 5 Adam steps -> {losses[-1]:.6f}")
 
 
+# ---- a real Hugging Face GPT-2 checkpoint, loaded by its own names (not through vlmc's mapping) ----
+HF_GPT2_SRC = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "hf-gpt2-tiny")
+HF_GPT2_OUT = os.path.join(os.path.dirname(__file__), "..", "..", "test", "fixtures", "hf-gpt2-tiny")
+
+
+def build_hf_gpt2(src):
+    """GPT2 above, its parameters read straight from the checkpoint's Hugging Face names."""
+    cfg = json.load(open(os.path.join(src, "config.json")))
+    assert cfg["activation_function"] == "gelu_new" and cfg.get("n_inner") is None, "GPT2 here is gelu_new with a 4 x n_embd MLP"
+    assert cfg.get("scale_attn_weights", True) and not cfg.get("scale_attn_by_inverse_layer_idx", False)
+    w, _ = safetensors_np.read(os.path.join(src, "model.safetensors"))
+    w = {k[len("transformer."):] if k.startswith("transformer.") else k: v for k, v in w.items()}
+    m = GPT2(cfg["vocab_size"], cfg["n_embd"], cfg["n_head"], cfg["n_layer"], cfg["n_positions"], cfg["layer_norm_epsilon"])
+    t = lambda name: torch.tensor(w[name])  # noqa: E731
+    with torch.no_grad():
+        m.wte.copy_(t("wte.weight"))
+        m.wpe.copy_(t("wpe.weight"))
+        for i, b in enumerate(m.h):
+            for ln in ("ln_1", "ln_2"):
+                getattr(b, ln).weight.copy_(t(f"h.{i}.{ln}.weight"))
+                getattr(b, ln).bias.copy_(t(f"h.{i}.{ln}.bias"))
+            b.c_attn_w.copy_(t(f"h.{i}.attn.c_attn.weight"))
+            b.c_attn_b.copy_(t(f"h.{i}.attn.c_attn.bias"))
+            b.c_proj_w.copy_(t(f"h.{i}.attn.c_proj.weight"))
+            b.c_proj_b.copy_(t(f"h.{i}.attn.c_proj.bias"))
+            b.c_fc_w.copy_(t(f"h.{i}.mlp.c_fc.weight"))
+            b.c_fc_b.copy_(t(f"h.{i}.mlp.c_fc.bias"))
+            b.mlp_proj_w.copy_(t(f"h.{i}.mlp.c_proj.weight"))
+            b.mlp_proj_b.copy_(t(f"h.{i}.mlp.c_proj.bias"))
+        m.ln_f.weight.copy_(t("ln_f.weight"))
+        m.ln_f.bias.copy_(t("ln_f.bias"))
+    return m
+
+
+def run_hf_gpt2(src=HF_GPT2_SRC, out=HF_GPT2_OUT):
+    """Goldens of the checkpoint on case.json's tokens: every position's logsumexp and logits at a
+    few vocabulary ids, each sequence's last position in full, and the next-token loss (the last
+    position has no target: masked). Kept small: 50,257-wide rows are 200 KB each."""
+    case = json.load(open(os.path.join(out, "case.json")))
+    m = build_hf_gpt2(src)
+    tokens = torch.tensor(case["tokens"]).long()
+    B, T = tokens.shape
+    targets = torch.cat([tokens[:, 1:], torch.zeros(B, 1, dtype=torch.long)], 1)
+    mask = torch.ones(B, T)
+    mask[:, -1] = 0
+    with torch.no_grad():
+        logits = m(tokens)
+        loss = loss_of(logits, targets, mask)
+    cols = torch.tensor(case["columns"]).long()
+    golden = {
+        "logits_last": logits[:, -1, :].numpy(),
+        "logsumexp": torch.logsumexp(logits, -1).numpy(),
+        "logits_columns": logits[:, :, cols].numpy(),
+        "loss": np.array([loss.item()], dtype=np.float32),
+    }
+    import hashlib
+
+    sha = hashlib.sha256(open(os.path.join(src, "model.safetensors"), "rb").read()).hexdigest()
+    safetensors_np.write(os.path.join(out, "golden.safetensors"), golden, {"torch": torch.__version__, "model_sha256": sha})
+    print(f"hf-gpt2-tiny: loss {loss.item():.6f}, logits [{B}, {T}, {logits.shape[2]}]")
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--hf-gpt2"]:
+        run_hf_gpt2(*sys.argv[2:4])
+        sys.exit(0)
     cases = sys.argv[1:] or sorted(d for d in os.listdir(ROOT) if os.path.isdir(os.path.join(ROOT, d)))
     for c in cases:
         run_case(os.path.join(ROOT, c))
