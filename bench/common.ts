@@ -10,7 +10,7 @@ export interface Result {
   what: string;
   /** Wall-clock time (ms), or a ratio of two. */
   value: number;
-  unit: "ms" | "x";
+  unit: "ms" | "x" | "MiB";
   /** CPU time (ms) or CPU-time ratio, beside the wall-clock `value`; absent where not measured. */
   cpu?: number | undefined;
   /** Upper bound (inclusive with `atMost`); absent for figures reported for information. */
@@ -86,7 +86,8 @@ export function environment(): Environment {
 const passes = (r: Result) => (r.target === undefined ? undefined : r.atMost ? r.value <= r.target : r.value < r.target);
 
 function format(v: number, unit: Result["unit"]): string {
-  return unit === "x" ? `${v.toFixed(1)}x` : `${v < 10 ? v.toFixed(2) : v.toFixed(0)} ms`;
+  if (unit === "x") return `${v.toFixed(1)}x`;
+  return `${v < 10 ? v.toFixed(2) : v.toFixed(0)} ${unit}`;
 }
 
 /**

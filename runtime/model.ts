@@ -136,7 +136,7 @@ export class Model {
    * Mean cross-entropy of the text positions: the logit at text position i predicts
    * targets[i]; positions where mask is 0 (padding) do not count. Visual positions never count.
    */
-  loss(logits: Tensor, targets: Tensor, mask: Tensor): Tensor {
+  loss(logits: Tensor, targets: Tensor, mask: Tensor): tfjs.Scalar {
     const { tf } = this;
     const [b, n, v] = logits.shape as [number, number, number];
     const t = targets.shape[1]!;
@@ -144,7 +144,7 @@ export class Model {
     const logp = tf.logSoftmax(text, -1);
     const picked = tf.sum(tf.mul(logp, tf.oneHot(targets.reshape([-1]) as tfjs.Tensor1D, v).reshape([b, t, v])), -1); // [B, T]
     const m = mask.toFloat();
-    return tf.div(tf.neg(tf.sum(tf.mul(picked, m))), tf.maximum(tf.sum(m), 1));
+    return tf.div(tf.neg(tf.sum(tf.mul(picked, m))), tf.maximum(tf.sum(m), 1)) as tfjs.Scalar;
   }
 }
 
