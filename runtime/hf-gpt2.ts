@@ -36,6 +36,7 @@ import {
   type TensorInfo,
 } from "./safetensors.js";
 import type { ExpectedParam, LoadStep, WeightsPlan, WeightsProblem } from "./weights-check.js";
+import { assignValues } from "./weights.js";
 
 // ---------------------------------------------------------------------------------------------
 // The mapping
@@ -349,14 +350,7 @@ export function decoderParams(model: Model): ExpectedParam[] {
  */
 export function loadHfGpt2(model: Model, path: string): HfLoadResult {
   const r = loadHfGpt2Values(path, decoderParams(model));
-  if (!r.ok) return r;
-  const { tf } = model;
-  for (const [name, data] of r.values) {
-    const v = model.variables.get(name)!;
-    const t = tf.tensor(data, v.shape);
-    v.assign(t);
-    t.dispose();
-  }
+  if (r.ok) assignValues(model, r.values);
   return r;
 }
 

@@ -32,12 +32,10 @@ import { IR_MODULES, type Ir } from "../../compiler/ir/types.js";
 import { isIrPath, readIr } from "../../compiler/ir/validate.js";
 import type { SourceFile } from "../../compiler/source.js";
 import { BackendError, backendRequest, initBackend, type BackendRequest, type Tf } from "../../runtime/backend.js";
-import { isHfGpt2Header, loadHfGpt2 } from "../../runtime/hf-gpt2.js";
 import { irParams, Model } from "../../runtime/model.js";
 import { streamSeed, uniform01 } from "../../runtime/random.js";
-import { readSafetensorsHeader, type SafetensorsProblem } from "../../runtime/safetensors.js";
-import { loadWeights, modulePrefixNameMap, type WeightsProblem } from "../../runtime/weights-check.js";
-import { saveWeights } from "../../runtime/weights.js";
+import type { WeightsProblem } from "../../runtime/weights-check.js";
+import { loadWeightsFile, saveWeights, WeightsFailure, type WeightsSource } from "../../runtime/weights.js";
 import type { Io } from "../main.js";
 import { displayPath, EXIT_ERRORS, EXIT_OK, EXIT_USAGE, exitOnFileError, reportDiagnostics } from "../report.js";
 import { backendOption } from "./backend.js";
@@ -140,64 +138,6 @@ export function logitStats(data: ArrayLike<number>, shape: number[]): LogitStats
   return { shape, min, max, mean, std: Math.sqrt(sq / n), nan, inf };
 }
 
-/** What a weights file contributed: which file, for which module (or the whole model), read how. */
-interface WeightsSource {
-  file: string;
-  module: string | null;
-  convention: "vlmc" | "hf-gpt2";
-}
-
-class WeightsFailure extends Error {
-  constructor(
-    readonly file: string,
-    readonly problems: (WeightsProblem | SafetensorsProblem)[],
-    readonly unreadable: boolean,
-  ) {
-    super(`${file}: ${problems.map((p) => p.message).join("; ")}`);
-  }
-}
-
-/**
- * Loads a weights file into `model`, all or nothing: into one module (its tensors with or
- * without the module's prefix; a Hugging Face GPT-2 file for the decoder) or, `module` null,
- * the whole model (vlmc's names; a Hugging Face GPT-2 file fills the decoder). Throws
- * WeightsFailure, having changed nothing, when the file does not fit.
- */
-export function loadWeightsFile(model: Model, path: string, module: string | null, warn: (w: WeightsProblem) => void): WeightsSource {
-  const file = displayPath(path);
-  const head = readSafetensorsHeader(path);
-  if (!head.ok) throw new WeightsFailure(file, head.problems, head.problems.some((p) => p.kind === "unreadable" && p.tensor === undefined));
-  const hasDecoder = model.ir.modules.decoder !== undefined;
-  const expected = irParams(model.ir)
-    .filter((p) => module === null || p.name.startsWith(`${module}.`))
-    .map((p) => ({ name: p.name, shape: p.shape }));
-  if ((module === "decoder" || (module === null && hasDecoder)) && isHfGpt2Header(head.header)) {
-    // A Hugging Face GPT-2 checkpoint: the decoder's parameters, through the mapping. As the
-    // whole model's weights, only a model that is a decoder alone can take it.
-    const others = module === null ? expected.filter((p) => !p.name.startsWith("decoder.")) : [];
-    if (others.length > 0) {
-      throw new WeightsFailure(file, [{ kind: "unreadable", message: `a Hugging Face GPT-2 checkpoint holds a decoder only; the model's ${[...new Set(others.map((p) => p.name.split(".")[0]))].join(" and ")} would have no weights (give it as the decoder's \`weights:\` in the spec instead)` }], false);
-    }
-    const r = loadHfGpt2(model, path);
-    if (!r.ok) throw new WeightsFailure(file, r.problems, false);
-    r.warnings.forEach(warn);
-    return { file, module, convention: "hf-gpt2" };
-  }
-  const r = loadWeights(path, expected, {
-    ...(module ? { nameMap: modulePrefixNameMap(module) } : {}),
-    ...(module === null ? { expectHash: model.ir.hash } : {}),
-  });
-  if (!r.ok) throw new WeightsFailure(file, r.problems, false);
-  r.warnings.forEach(warn);
-  const { tf } = model;
-  for (const [name, data] of r.values) {
-    const v = model.variables.get(name)!;
-    const t = tf.tensor(data, v.shape);
-    v.assign(t);
-    t.dispose();
-  }
-  return { file, module, convention: "vlmc" };
-}
 
 const fmt = (x: number | null) => (x === null ? "n/a" : Number(x.toPrecision(6)).toString());
 const shapeText = (s: readonly (number | string)[]) => `[${s.join(", ")}]`;
@@ -269,8 +209,8 @@ export async function runForward(file: string, opts: ForwardOptions, io: Io): Pr
     const warnings: string[] = [];
     const warn = (file: string) => (w: WeightsProblem) => warnings.push(`${file}: ${w.message}`);
     try {
-      for (const m of moduleFiles) sources.push(loadWeightsFile(model, m.path, m.module, warn(displayPath(m.path))));
-      if (opts.weights) sources.push(loadWeightsFile(model, resolve(opts.weights), null, warn(displayPath(opts.weights))));
+      for (const m of moduleFiles) sources.push(loadWeightsFile(model, m.path, m.module, warn(displayPath(m.path)), displayPath(m.path)));
+      if (opts.weights) sources.push(loadWeightsFile(model, resolve(opts.weights), null, warn(displayPath(opts.weights)), displayPath(opts.weights)));
     } catch (err) {
       if (!(err instanceof WeightsFailure)) throw err;
       io.stderr(`vlmc: error: ${err.file} does not fit the model \`${ir.model}\`; nothing was loaded from it:\n`);

@@ -3,7 +3,7 @@
 // positions, SwiGLU, no biases, untied head, optional grouped key/value heads).
 import { initSetting } from "../layers/init.js";
 import type { LayerNode } from "../layers/kind.js";
-import type { Schema, SectionReader } from "../resolve/section.js";
+import type { Schema } from "../resolve/section.js";
 import { bool, float, int, LIMITS, oneOf, str } from "../resolve/types.js";
 import { node, read, type Preset } from "./preset.js";
 
