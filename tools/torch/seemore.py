@@ -2,7 +2,8 @@
 
 An independent reference for vlmc: run by hand with Debian's python3-torch (no transformers).
 `python3 tools/torch/seemore.py` prints the parameter count per module, which
-`vlmc summary specs/seemore.vlm` must reproduce.
+`vlmc summary specs/seemore.vlm` must reproduce; `--flops` prints the forward pass's matmul
+FLOPs as PyTorch's profiler counts them.
 
 The seed's quirks are kept where they change numbers: the attention scale uses the model width
 (C ** -0.5) instead of the head width, the LM head is untied with a bias, GELU is exact.
@@ -134,7 +135,21 @@ def count(module):
     return sum(p.numel() for p in module.parameters())
 
 
+def forward_flops(batch=16, text=64):
+    """Matmul FLOPs of one forward pass, counted by PyTorch's profiler (conv2d, mm, bmm, addmm)."""
+    m = VisionLanguageModel().eval()
+    images, tokens = torch.zeros(batch, 3, 96, 96), torch.zeros(batch, text, dtype=torch.long)
+    with torch.no_grad(), torch.profiler.profile(with_flops=True) as prof:
+        m(images, tokens)
+    return sum(e.flops for e in prof.key_averages() if e.key in ("aten::conv2d", "aten::mm", "aten::bmm", "aten::addmm", "aten::matmul") and e.flops)
+
+
 if __name__ == "__main__":
+    if "--flops" in sys.argv:
+        # `vlmc summary specs/seemore.vlm --batch 16 --text 64` reports the forward FLOPs: its
+        # matmuls must equal this count (it adds the element-wise work on top).
+        print(f"forward matmul FLOPs at batch 16, text 64: {forward_flops():,d}")
+        sys.exit(0)
     m = VisionLanguageModel()
     rows = [("encoder", count(m.vision_encoder)), ("projector", count(m.image_projection)), ("decoder", count(m.decoder))]
     for name, n in rows:
