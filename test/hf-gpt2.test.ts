@@ -30,6 +30,7 @@ import {
 import { Model } from "../runtime/model.js";
 import { encodeSafetensors, readSafetensors, readSafetensorsHeader, type TensorToWrite } from "../runtime/safetensors.js";
 import { repoPath } from "./helpers/paths.js";
+import { relError } from "./helpers/numeric.js";
 
 const TOLERANCE = 1e-4;
 const HF = repoPath("..", "shared", "data", "hf-gpt2-tiny");
@@ -43,17 +44,6 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 interface Case {
   tokens: number[][];
   columns: number[];
-}
-
-function relError(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  assert.equal(got.length, want.length, "sizes differ");
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < want.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(got[i]! - want[i]!));
-    maxRef = Math.max(maxRef, Math.abs(want[i]!));
-  }
-  return maxDiff / (maxRef || 1);
 }
 
 function compileText(name: string, text: string): Ir {

@@ -15,21 +15,11 @@ import { readCase, type ParityCase } from "../runtime/parity.js";
 import { readSafetensors } from "../runtime/safetensors.js";
 import { encodeWeights } from "../runtime/weights.js";
 import { repoPath } from "./helpers/paths.js";
+import { relError } from "./helpers/numeric.js";
 
 const TOLERANCE = 1e-4;
 const root = repoPath("test", "fixtures", "parity");
 const cases = readdirSync(root).sort();
-
-function relError(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  assert.equal(got.length, want.length, "sizes differ");
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < want.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(got[i]! - want[i]!));
-    maxRef = Math.max(maxRef, Math.abs(want[i]!));
-  }
-  return maxDiff / (maxRef || 1);
-}
 
 function load(path: string): Map<string, Float32Array | Int32Array> {
   const r = readSafetensors(path);
