@@ -1,0 +1,248 @@
+// The `shapes(images, size, seed)` data source: pictures of one or two coloured shapes on a light
+// background, with captions such as "a small red circle on the left", generated deterministically
+// from the seed. Each example carries its scene (the objects and their attributes), so that other
+// tasks (questions about the same pictures) can be generated from it, and renders its pixels
+// lazily: an image depends only on (seed, size, its index), never on other examples.
+//
+// Split: three (shape, colour) combinations (HELD_OUT) appear only in validation. The validation
+// images are round(images x split) indices picked by a seeded shuffle; of those, the even-ranked
+// ones (0, 2, 4, ... in index order) are "novel" and contain at least one held-out combination
+// (cycling through the three, so every one appears once there are 3 novel images), and the
+// odd-ranked ones are ordinary, drawn exactly as training images are. Training images and ordinary
+// validation images never contain a held-out combination.
+import { streamSeed, uniform01 } from "../random.js";
+
+export const SHAPES = ["circle", "square", "triangle"] as const;
+export const COLOURS = ["red", "green", "blue", "yellow"] as const;
+export const SIZES = ["small", "large"] as const;
+export const POSITIONS = ["left", "center", "right"] as const;
+
+export type Shape = (typeof SHAPES)[number];
+export type Colour = (typeof COLOURS)[number];
+export type Size = (typeof SIZES)[number];
+export type Position = (typeof POSITIONS)[number];
+
+export interface SceneObject {
+  shape: Shape;
+  colour: Colour;
+  size: Size;
+  position: Position;
+}
+
+/** The objects of one picture, ordered left to right (no two share a position). */
+export interface Scene {
+  objects: SceneObject[];
+}
+
+export interface Example {
+  /** `shapes-<seed>-<index>`. */
+  id: string;
+  /** The image's index in 0..images-1 (its pixels depend on this, the seed and the size only). */
+  index: number;
+  split: "train" | "validation";
+  /** Validation only: the picture contains a held-out (shape, colour) combination. */
+  novel: boolean;
+  scene: Scene;
+  caption: string;
+  /** Side of the square image in pixels. */
+  size: number;
+  /** RGB, HWC, size x size x 3 bytes; rendered on each call, byte-identical every time. */
+  image(): Uint8Array;
+}
+
+export interface ShapesSplit {
+  train: Example[];
+  validation: Example[];
+}
+
+export interface ShapesOptions {
+  images: number;
+  size: number;
+  seed: number;
+  /** Fraction of the images in validation (the spec's `train.split`, default 0.1). */
+  split?: number;
+}
+
+/** The (shape, colour) combinations seen only in validation: each shape once, three colours. */
+export const HELD_OUT: readonly (readonly [Shape, Colour])[] = [
+  ["circle", "green"],
+  ["square", "yellow"],
+  ["triangle", "red"],
+];
+
+export function isHeldOut(o: { shape: Shape; colour: Colour }): boolean {
+  return HELD_OUT.some(([s, c]) => s === o.shape && c === o.colour);
+}
+
+export const COLOUR_RGB: Record<Colour, readonly [number, number, number]> = {
+  red: [220, 40, 40],
+  green: [40, 170, 60],
+  blue: [40, 80, 220],
+  yellow: [230, 200, 30],
+};
+export const BACKGROUND: readonly [number, number, number] = [236, 236, 236];
+
+// Geometry, as fractions of the image side. A slot is a third of the width; an object's
+// half-extent (largest at large x (1 + SCALE_JITTER)) plus its offset stays inside its slot, so
+// two objects never touch. The jitter is small enough that the slot's centre lies inside every
+// object (the triangle's narrowest margin there is 0.447 of its half-extent).
+const HALF_EXTENT: Record<Size, number> = { small: 0.085, large: 0.14 };
+const SCALE_JITTER = 0.06; // half-extent x [1 - j, 1 + j]
+const OFFSET_JITTER = 0.015; // centre offset in [-j, j] in x and y
+const COLOUR_JITTER = 12; // per channel, per object
+const NOISE = 6; // per pixel, added to all three channels
+
+const slotCentre = (p: Position): number => (POSITIONS.indexOf(p) + 0.5) / 3;
+
+/** The caption of a scene: its objects left to right, joined by "and". */
+export function captionOf(scene: Scene): string {
+  return ordered(scene.objects)
+    .map((o) => `a ${o.size} ${o.colour} ${o.shape} ${o.position === "center" ? "in the center" : `on the ${o.position}`}`)
+    .join(" and ");
+}
+
+function ordered(objects: readonly SceneObject[]): SceneObject[] {
+  return [...objects].sort((a, b) => POSITIONS.indexOf(a.position) - POSITIONS.indexOf(b.position));
+}
+
+interface Placed {
+  object: SceneObject;
+  cx: number; // fractions of the side
+  cy: number;
+  r: number;
+  rgb: [number, number, number];
+}
+
+const ALL_COMBOS = SHAPES.flatMap((shape) => COLOURS.map((colour) => ({ shape, colour })));
+const SEEN_COMBOS = ALL_COMBOS.filter((c) => !isHeldOut(c));
+
+type Role = { kind: "train" } | { kind: "ordinary" } | { kind: "novel"; forced: readonly [Shape, Colour] };
+
+function pick<T>(u: () => number, xs: readonly T[]): T {
+  return xs[Math.min(xs.length - 1, Math.floor(u() * xs.length))]!;
+}
+
+/** The scene of image `index` and where its objects go; a function of (seed, index, role) only. */
+function layout(seed: number, index: number, role: Role): Placed[] {
+  const u = uniform01(streamSeed(seed, `shapes/scene/${index}`));
+  const count = u() < 0.5 ? 1 : 2;
+  const free = [...POSITIONS];
+  const positions: Position[] = [];
+  for (let k = 0; k < count; k++) positions.push(free.splice(Math.floor(u() * free.length) % free.length, 1)[0]!);
+  const forcedAt = role.kind === "novel" ? Math.floor(u() * count) % count : -1;
+  const placed: Placed[] = positions.map((position, k) => {
+    let combo: { shape: Shape; colour: Colour };
+    if (k === forcedAt && role.kind === "novel") combo = { shape: role.forced[0], colour: role.forced[1] };
+    else combo = pick(u, role.kind === "novel" ? ALL_COMBOS : SEEN_COMBOS);
+    const size = pick(u, SIZES);
+    const j = (a: number) => (2 * u() - 1) * a;
+    const r = HALF_EXTENT[size] * (1 + j(SCALE_JITTER));
+    const cx = slotCentre(position) + j(OFFSET_JITTER);
+    const cy = 0.5 + j(OFFSET_JITTER);
+    const base = COLOUR_RGB[combo.colour];
+    const rgb = base.map((c) => clamp(Math.round(c + j(COLOUR_JITTER)))) as [number, number, number];
+    return { object: { shape: combo.shape, colour: combo.colour, size, position }, cx, cy, r, rgb };
+  });
+  return placed.sort((a, b) => POSITIONS.indexOf(a.object.position) - POSITIONS.indexOf(b.object.position));
+}
+
+const clamp = (v: number) => (v < 0 ? 0 : v > 255 ? 255 : v);
+
+function inside(shape: Shape, dx: number, dy: number, r: number): boolean {
+  switch (shape) {
+    case "circle":
+      return dx * dx + dy * dy <= r * r;
+    case "square":
+      return Math.abs(dx) <= 0.9 * r && Math.abs(dy) <= 0.9 * r;
+    case "triangle":
+      // Apex at (0, -r), base from (-r, r) to (r, r): width at dy is (dy + r) / 2 each side.
+      return dy >= -r && dy <= r && Math.abs(dx) <= (dy + r) / 2;
+  }
+}
+
+/** Renders one image: background with per-pixel noise, then the objects (filled, no outline). */
+function render(seed: number, index: number, size: number, placed: readonly Placed[]): Uint8Array {
+  const out = new Uint8Array(size * size * 3);
+  const noise = uniform01(streamSeed(seed, `shapes/pixels/${index}`));
+  for (let y = 0; y < size; y++) {
+    const py = (y + 0.5) / size;
+    for (let x = 0; x < size; x++) {
+      const px = (x + 0.5) / size;
+      let rgb: readonly number[] = BACKGROUND;
+      for (const p of placed) {
+        if (inside(p.object.shape, px - p.cx, py - p.cy, p.r)) rgb = p.rgb;
+      }
+      const n = Math.round((2 * noise() - 1) * NOISE);
+      const o = (y * size + x) * 3;
+      out[o] = clamp(rgb[0]! + n);
+      out[o + 1] = clamp(rgb[1]! + n);
+      out[o + 2] = clamp(rgb[2]! + n);
+    }
+  }
+  return out;
+}
+
+/** Which indices are validation images: round(images x split) of them, by a seeded shuffle. */
+function validationIndices(images: number, split: number, seed: number): number[] {
+  const n = Math.min(images, Math.max(0, Math.round(images * split)));
+  const order = Array.from({ length: images }, (_, i) => i);
+  const u = uniform01(streamSeed(seed, "shapes/split"));
+  for (let i = images - 1; i > 0; i--) {
+    const k = Math.floor(u() * (i + 1)) % (i + 1);
+    [order[i], order[k]] = [order[k]!, order[i]!];
+  }
+  return order.slice(0, n).sort((a, b) => a - b);
+}
+
+/** The data set of `shapes(images, size, seed)`: scenes and captions now, pixels on demand. */
+export function generateShapes(opts: ShapesOptions): ShapesSplit {
+  const { images, size, seed } = opts;
+  const split = opts.split ?? 0.1;
+  if (!Number.isInteger(images) || images < 1) throw new RangeError(`shapes: images must be a positive integer, got ${images}`);
+  if (!Number.isInteger(size) || size < 8) throw new RangeError(`shapes: size must be an integer >= 8, got ${size}`);
+  if (!Number.isInteger(seed) || seed < 0) throw new RangeError(`shapes: seed must be a non-negative integer, got ${seed}`);
+  if (!(split >= 0 && split < 1)) throw new RangeError(`shapes: split must be in [0, 1), got ${split}`);
+
+  const rank = new Map(validationIndices(images, split, seed).map((index, k) => [index, k]));
+  const train: Example[] = [];
+  const validation: Example[] = [];
+  for (let index = 0; index < images; index++) {
+    const k = rank.get(index);
+    const role: Role =
+      k === undefined ? { kind: "train" } : k % 2 === 0 ? { kind: "novel", forced: HELD_OUT[(k / 2) % HELD_OUT.length]! } : { kind: "ordinary" };
+    const placed = layout(seed, index, role);
+    const scene: Scene = { objects: placed.map((p) => ({ ...p.object })) };
+    const example: Example = {
+      id: `shapes-${seed}-${index}`,
+      index,
+      split: k === undefined ? "train" : "validation",
+      novel: role.kind === "novel",
+      scene,
+      caption: captionOf(scene),
+      size,
+      image: () => render(seed, index, size, placed),
+    };
+    (k === undefined ? train : validation).push(example);
+  }
+  return { train, validation };
+}
+
+/** The majority-caption baseline: the most frequent training caption (ties: the first in code
+ * point order) and how often it is exactly the validation caption. */
+export function majorityBaseline(data: ShapesSplit): { caption: string; matches: number; total: number; rate: number } {
+  const counts = new Map<string, number>();
+  for (const e of data.train) counts.set(e.caption, (counts.get(e.caption) ?? 0) + 1);
+  let caption = "";
+  let best = -1;
+  for (const [c, n] of counts) if (n > best || (n === best && c < caption)) [caption, best] = [c, n];
+  const matches = data.validation.filter((e) => e.caption === caption).length;
+  const total = data.validation.length;
+  return { caption, matches, total, rate: total === 0 ? 0 : matches / total };
+}
+
+/** The characters the captions use, sorted (for a `chars` tokenizer's alphabet). */
+export function alphabetOf(examples: readonly Example[]): string {
+  const set = new Set<string>();
+  for (const e of examples) for (const ch of e.caption) set.add(ch);
+  return [...set].sort().join("");
+}
