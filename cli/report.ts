@@ -2,6 +2,7 @@
 // closing "N errors, M warnings" line, or as one JSON document), with paths as the user knows
 // them, and the exit codes.
 import { isAbsolute, relative } from "node:path";
+import { InvalidArgumentError } from "commander";
 import type { Diagnostic } from "../compiler/diagnostics/diagnostic.js";
 import { FileError } from "../compiler/files.js";
 import { renderJson } from "../compiler/diagnostics/render-json.js";
@@ -58,4 +59,10 @@ export function summaryLine(diags: readonly { severity: string }[]): string {
   if (errors) parts.push(`${errors} error${errors === 1 ? "" : "s"}`);
   if (warnings) parts.push(`${warnings} warning${warnings === 1 ? "" : "s"}`);
   return parts.length ? `${parts.join(", ")}\n` : "";
+}
+
+/** A commander argument parser for `--batch N` and the like: a whole number of at least 1. */
+export function positiveInt(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) throw new InvalidArgumentError("expected a whole number of at least 1");
+  return Number(value);
 }

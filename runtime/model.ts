@@ -62,6 +62,9 @@ export function initValues(p: IrParam, seed: number): Float32Array {
 }
 
 export class Model {
+  /** Constant tensors the lowerings ask for (masks, tables), made once and kept. */
+  private readonly constants = new Map<string, Tensor>();
+
   private constructor(
     readonly tf: Tf,
     readonly ir: Ir,
@@ -83,6 +86,17 @@ export class Model {
 
   dispose(): void {
     for (const v of this.variables.values()) v.dispose();
+    for (const c of this.constants.values()) c.dispose();
+    this.constants.clear();
+  }
+
+  private constant(key: string, make: () => Tensor): Tensor {
+    let c = this.constants.get(key);
+    if (!c) {
+      c = this.tf.keep(make()); // kept out of any enclosing tidy: it outlives this step
+      this.constants.set(key, c);
+    }
+    return c;
   }
 
   /** Logits [B, Nv + T, V]. `images` may be null for a model without an encoder. */
@@ -111,6 +125,7 @@ export class Model {
           ...(state.visual ? { visual: state.visual } : {}),
           tokenEmbedding: () => this.variables.get("decoder.embed.weight")!,
           inputCls: state.cls,
+          constant: (key, make) => this.constant(key, make),
         };
         x = kind.lower(ctx, x);
         if (layer.kind === "patch_embed") state.cls = layer.attrs.cls === true;

@@ -37,7 +37,7 @@ import { streamSeed, uniform01 } from "../../runtime/random.js";
 import type { WeightsProblem } from "../../runtime/weights-check.js";
 import { loadWeightsFile, saveWeights, WeightsFailure, type WeightsSource } from "../../runtime/weights.js";
 import type { Io } from "../main.js";
-import { displayPath, EXIT_ERRORS, EXIT_OK, EXIT_USAGE, exitOnFileError, reportDiagnostics } from "../report.js";
+import { displayPath, EXIT_ERRORS, EXIT_OK, EXIT_USAGE, exitOnFileError, reportDiagnostics, positiveInt } from "../report.js";
 import { backendOption } from "./backend.js";
 
 export interface ForwardOptions {
@@ -54,11 +54,6 @@ export interface ForwardOptions {
 
 /** Text tokens per example when --text is not given (at most the decoder's text budget). */
 export const DEFAULT_TEXT = 16;
-
-function positiveInt(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) throw new InvalidArgumentError("expected a whole number of at least 1");
-  return Number(value);
-}
 
 function seedArg(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) > 0xffffffff) throw new InvalidArgumentError("expected a whole number from 0 to 4294967295");

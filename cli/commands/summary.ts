@@ -3,7 +3,7 @@
 // rendered as `check` renders them) or an IR document (.json, .yaml).
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { type Command, InvalidArgumentError, Option } from "commander";
+import { type Command, Option } from "commander";
 import { compile } from "../../compiler/compile.js";
 import { estimate, memoryWarnings, type Estimate, type StageCost } from "../../compiler/cost/estimate.js";
 import { hasErrors, sortDiagnostics, type Diagnostic } from "../../compiler/diagnostics/diagnostic.js";
@@ -13,18 +13,13 @@ import { isIrPath, readIr, type IrLocator } from "../../compiler/ir/validate.js"
 import { SourceFile, type Span } from "../../compiler/source.js";
 import { DEFAULT_DEPTH, renderSummary, summaryJson } from "../../compiler/summary/summary.js";
 import type { Io } from "../main.js";
-import { displayPath, EXIT_ERRORS, EXIT_OK, EXIT_USAGE, exitOnFileError, reportDiagnostics } from "../report.js";
+import { displayPath, EXIT_ERRORS, EXIT_OK, EXIT_USAGE, exitOnFileError, reportDiagnostics, positiveInt } from "../report.js";
 
 interface SummaryOptions {
   format: "text" | "json";
   batch?: number;
   text?: number;
   depth: number;
-}
-
-function positiveInt(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) throw new InvalidArgumentError("expected a whole number of at least 1");
-  return Number(value);
 }
 
 export function registerSummary(program: Command, io: Io, setCode: (code: number) => void): void {

@@ -4,7 +4,7 @@
 import { bool, float, int, oneOf } from "../resolve/types.js";
 import { initArg, weightInit, XAVIER } from "./init.js";
 import { divisors, expectSequence, type LayerKind } from "./kind.js";
-import { causalMask, linear, rope, type Tensor } from "./ops.js";
+import { causalMask, linear, rope, ropeTable, type Tensor } from "./ops.js";
 
 export const attention: LayerKind = {
   name: "attention",
@@ -95,8 +95,11 @@ export const attention: LayerKind = {
     let k = split(linear(tf, x, ctx.p("k.weight"), bias("k")), kv); // [B, KV, N, hd]
     let v = split(linear(tf, x, ctx.p("v.weight"), bias("v")), kv); // [B, KV, N, hd]
     if (ctx.attrs.rope) {
-      q = rope(tf, q, ctx.attrs.rope_base as number);
-      k = rope(tf, k, ctx.attrs.rope_base as number);
+      const base = ctx.attrs.rope_base as number;
+      const cos = ctx.constant(`rope.cos.${n}.${hd}.${base}`, () => ropeTable(tf, n, hd, base, "cos"));
+      const sin = ctx.constant(`rope.sin.${n}.${hd}.${base}`, () => ropeTable(tf, n, hd, base, "sin"));
+      q = rope(tf, q, { cos, sin });
+      k = rope(tf, k, { cos, sin });
     }
     if (kv !== heads) {
       // Grouped-query attention: each key/value head serves heads / kv query heads.
@@ -108,7 +111,7 @@ export const attention: LayerKind = {
     const s = ctx.attrs.scale;
     const scale = s === "head" ? hd ** -0.5 : s === "dim" ? d ** -0.5 : (s as number);
     let scores = tf.mul(tf.matMul(q, k, false, true), scale); // [B, H, N, N]
-    if (ctx.attrs.causal) scores = tf.add(scores, causalMask(tf, n)); // -1e9 above the diagonal
+    if (ctx.attrs.causal) scores = tf.add(scores, ctx.constant(`causal.${n}`, () => causalMask(tf, n))); // -1e9 above the diagonal
     const probs = ctx.dropout(tf.softmax(scores, -1), ctx.attrs.dropout as number); // [B, H, N, N]
     const out = tf.transpose(tf.matMul(probs, v), [0, 2, 1, 3]).reshape([b, n, d]); // [B, N, D]
     return ctx.dropout(linear(tf, out, ctx.p("o.weight"), bias("o")), ctx.attrs.dropout as number);

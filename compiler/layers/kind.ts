@@ -89,6 +89,11 @@ export interface LowerContext {
   tokenEmbedding(): Tensor;
   /** The input sequence starts with a CLS token. */
   inputCls: boolean;
+  /**
+   * A constant tensor (causal mask, RoPE tables, sinusoids), made once per model and key and
+   * reused by every layer and step; the model owns it.
+   */
+  constant(key: string, make: () => Tensor): Tensor;
 }
 
 /** Concrete sizes for cost estimates: every symbol bound to a number. */

@@ -72,23 +72,23 @@ export function rmsNorm(tf: Tf, x: Tensor, gain: Tensor, eps: number): Tensor {
  * Rotary position embedding on [B, H, N, hd] (the "rotate half" convention of Llama/HF):
  * x * cos + rotate_half(x) * sin, with frequencies base^(-2i/hd).
  */
-export function rope(tf: Tf, x: Tensor, base: number): Tensor {
-  const [, , n, hd] = x.shape as [number, number, number, number];
+export function rope(tf: Tf, x: Tensor, tables: { cos: Tensor; sin: Tensor }): Tensor {
+  const [x1, x2] = tf.split(x, 2, -1) as [Tensor, Tensor];
+  const rotated = tf.concat([tf.neg(x2), x1], -1);
+  return tf.add(tf.mul(x, tables.cos), tf.mul(rotated, tables.sin));
+}
+
+/** The cos or sin table [n, hd] of rotary positions, frequencies base^(-2i/hd), halves repeated. */
+export function ropeTable(tf: Tf, n: number, hd: number, base: number, fn: "cos" | "sin"): Tensor {
   const half = hd / 2;
-  const cos = new Float32Array(n * hd);
-  const sin = new Float32Array(n * hd);
+  const out = new Float32Array(n * hd);
   for (let p = 0; p < n; p++) {
     for (let i = 0; i < half; i++) {
       const angle = p * Math.pow(base, (-2 * i) / hd);
-      cos[p * hd + i] = cos[p * hd + i + half] = Math.cos(angle);
-      sin[p * hd + i] = sin[p * hd + i + half] = Math.sin(angle);
+      out[p * hd + i] = out[p * hd + i + half] = fn === "cos" ? Math.cos(angle) : Math.sin(angle);
     }
   }
-  const c = tf.tensor(cos, [n, hd]);
-  const s = tf.tensor(sin, [n, hd]);
-  const [x1, x2] = tf.split(x, 2, -1) as [Tensor, Tensor];
-  const rotated = tf.concat([tf.neg(x2), x1], -1);
-  return tf.add(tf.mul(x, c), tf.mul(rotated, s));
+  return tf.tensor(out, [n, hd]);
 }
 
 /** Additive causal mask [N, N]: 0 on and below the diagonal, -1e9 above (exp underflows to 0). */

@@ -46,7 +46,7 @@ export const positions: LayerKind = {
     const { tf } = ctx;
     const [, n, d] = x.shape as [number, number, number];
     // [B, N, D] + [N, D]
-    const table = ctx.attrs.kind === "learned" ? tf.slice(ctx.p("weight"), [0, 0], [n, d]) : sinusoids(tf, n, d);
+    const table = ctx.attrs.kind === "learned" ? tf.slice(ctx.p("weight"), [0, 0], [n, d]) : ctx.constant(`sinusoids.${n}.${d}`, () => sinusoids(tf, n, d));
     return tf.add(x, table);
   },
 };
