@@ -2,12 +2,15 @@
 // cold. Arguments are passed through: `npm run bench -- --json` prints one JSON object per line.
 //
 // A benchmark is a script in bench/ that prints its own figures; add it to BENCHMARKS.
-// (gen-spec.ts is a helper, not a benchmark.)
+// (gen-spec.ts, torch.ts and train-*.ts are helpers; step.ts, one seed step in this process on
+// the default backend, is run by hand: train.ts measures the same and more.)
+// `npm run bench -- --cpu` adds tfjs's cpu backend to the training benchmark; set
+// VLMC_TORCH_PYTHON to a Python with torch to compare with PyTorch (bench/train.ts).
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const BENCHMARKS = ["parse", "check", "step"];
+const BENCHMARKS = ["parse", "check", "train"];
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);

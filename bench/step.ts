@@ -2,8 +2,9 @@
 // default backend: forward, loss, gradients of every parameter, an Adam update. Reports the
 // median step time, the peak RSS and the wasm heap, and checks that the tensor count stays
 // constant from step to step. Figures for information: the speed issue sets the targets.
-//   npm run bench                    (all benchmarks)
 //   node dist/bench/step.js [--json] [--backend wasm|cpu] [--steps N]
+// A quick check in one process, run by hand: `npm run bench` runs bench/train.ts instead, which
+// measures the same step per configuration (stock wasm, wasm + native) against PyTorch.
 import { compile } from "../compiler/compile.js";
 import { initBackend, parseBackendRequest } from "../runtime/backend.js";
 import { Model } from "../runtime/model.js";

@@ -7,6 +7,8 @@ import { registerCompile } from "./commands/compile.js";
 import { registerSummary } from "./commands/summary.js";
 import { registerBackend } from "./commands/backend.js";
 import { registerForward } from "./commands/forward.js";
+import { registerTrain } from "./commands/train.js";
+import { registerEval } from "./commands/eval.js";
 import { EXIT_ERRORS, EXIT_OK, EXIT_USAGE, reportDiagnostics } from "./report.js";
 
 export { EXIT_ERRORS, EXIT_OK, EXIT_USAGE } from "./report.js";
@@ -70,6 +72,14 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
   });
 
   registerForward(program, io, (c) => {
+    code = c;
+  });
+
+  registerTrain(program, io, (c) => {
+    code = c;
+  });
+
+  registerEval(program, io, (c) => {
     code = c;
   });
 

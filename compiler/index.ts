@@ -34,3 +34,4 @@ export { verifyIr } from "./ir/verify.js";
 export { irToJson, irToYaml } from "./ir/yaml.js";
 export { rebaseIr, resolveIrPath } from "./ir/paths.js";
 export type { IrLocator, IrPath } from "./ir/locate.js";
+export { train, type TrainOptions, type TrainResult, type TrainEvent } from "../runtime/train/index.js";

@@ -13,6 +13,7 @@ import { createRequire } from "node:module";
 import { dirname, sep } from "node:path";
 import type * as Tfjs from "@tensorflow/tfjs";
 import type * as TfjsWasm from "@tensorflow/tfjs-backend-wasm";
+import { installNative, type NativeReport } from "./native/index.js";
 
 export type Tf = typeof Tfjs;
 
@@ -138,6 +139,8 @@ export interface InitializedBackend {
   /** `tf.version` of the loaded tfjs (`tfjs-core`, ..., and `tfjs-node` on the tensorflow path). */
   versions: Record<string, string>;
   wasm?: WasmInfo;
+  /** On wasm: whether the native accelerator's matmul runs (runtime/native/), and if not why. */
+  native?: NativeReport;
 }
 
 export interface InitOptions {
@@ -196,8 +199,10 @@ export async function initBackend(requested: BackendRequest, options: InitOption
     const dir = options.wasmDir ?? wasmBinaryDir();
     const got = await initWasm(tf, load, dir);
     if (got.ok) {
-      log(`backend: wasm (${sel.reason})`);
-      return { tf, backend: "wasm", reason: sel.reason, versions: versionsOf(tf), wasm: got.info };
+      // The native accelerator overrides wasm's matmul kernels when it is built (native/).
+      const native = installNative(tf);
+      log(`backend: wasm (${sel.reason})${native.matmul ? " + " : "; "}${native.summary}`);
+      return { tf, backend: "wasm", reason: sel.reason, versions: versionsOf(tf), wasm: got.info, native };
     }
     if (requested === "wasm") throw new BackendError(`the wasm backend failed to initialize (${got.why}); use --backend cpu (tfjs's pure-JavaScript backend, much slower) to go on without it`);
     sel = { name: "cpu", reason: `${sel.reason}; the wasm backend failed to initialize (${got.why})` };

@@ -4,7 +4,7 @@
 import type * as tfjs from "@tensorflow/tfjs";
 import { layerKinds } from "../compiler/layers/index.js";
 import type { LowerContext } from "../compiler/layers/kind.js";
-import type { Tf, Tensor } from "../compiler/layers/ops.js";
+import { crossEntropy, dropout, type Tf, type Tensor } from "../compiler/layers/ops.js";
 import type { Ir, IrInit, IrLayer, IrParam } from "../compiler/ir/types.js";
 import { normal, streamSeed, uniform01 } from "./random.js";
 
@@ -120,7 +120,7 @@ export class Model {
           },
           has: (name) => this.variables.has(`${prefix}.${name}`),
           training: opts.training,
-          dropout: (t, p) => (opts.training && p > 0 ? tf.dropout(t, p, undefined, (opts.dropoutSeed ?? 0) * 7919 + dropoutCalls++) : t),
+          dropout: (t, p) => (opts.training && p > 0 ? dropout(tf, t, p, (opts.dropoutSeed ?? 0) * 7919 + dropoutCalls++) : t),
           body: (t) => run(layer.children ?? [], t, state),
           ...(state.visual ? { visual: state.visual } : {}),
           tokenEmbedding: () => this.variables.get("decoder.embed.weight")!,
@@ -152,14 +152,8 @@ export class Model {
    * targets[i]; positions where mask is 0 (padding) do not count. Visual positions never count.
    */
   loss(logits: Tensor, targets: Tensor, mask: Tensor): tfjs.Scalar {
-    const { tf } = this;
-    const [b, n, v] = logits.shape as [number, number, number];
-    const t = targets.shape[1]!;
-    const text = tf.slice(logits, [0, n - t, 0], [b, t, v]); // [B, T, V]
-    const logp = tf.logSoftmax(text, -1);
-    const picked = tf.sum(tf.mul(logp, tf.oneHot(targets.reshape([-1]) as tfjs.Tensor1D, v).reshape([b, t, v])), -1); // [B, T]
-    const m = mask.toFloat();
-    return tf.div(tf.neg(tf.sum(tf.mul(picked, m))), tf.maximum(tf.sum(m), 1)) as tfjs.Scalar;
+    // One fused kernel with the native accelerator (log-softmax, pick, mask), else tfjs ops.
+    return crossEntropy(this.tf, logits, targets, mask);
   }
 }
 

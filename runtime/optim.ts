@@ -2,6 +2,7 @@
 // defaults and in where epsilon goes). State lives in tensors named after their variables.
 import type * as tfjs from "@tensorflow/tfjs";
 import type { Tf } from "../compiler/layers/ops.js";
+import { nativeAdam } from "./native/fused.js";
 
 export interface AdamOptions {
   lr: number;
@@ -29,9 +30,12 @@ export class Adam {
     this.step++;
     const c1 = 1 - opts.beta1 ** this.step;
     const c2 = 1 - opts.beta2 ** this.step;
+    // The native update (one in-place call per parameter) when the accelerator runs.
+    const native = nativeAdam(tf);
     for (const [name, g0] of Object.entries(grads)) {
       const p = vars.get(name);
       if (!p) continue;
+      if (native && native(p, g0, this.state(this.m, name, p), this.state(this.v, name, p), { ...opts, lr }, this.step)) continue;
       tf.tidy(() => {
         let g = g0;
         if (opts.weightDecay > 0 && !opts.decoupled) g = tf.add(g, tf.mul(p, opts.weightDecay));
@@ -56,6 +60,26 @@ export class Adam {
       map.set(name, s);
     }
     return s;
+  }
+
+  /** For checkpoints: the steps taken and each parameter's moments (the live variables; read, do not keep). */
+  exportState(): { step: number; moments: Map<string, { m: tfjs.Variable; v: tfjs.Variable }> } {
+    const moments = new Map<string, { m: tfjs.Variable; v: tfjs.Variable }>();
+    for (const [name, m] of this.m) moments.set(name, { m, v: this.v.get(name)! });
+    return { step: this.step, moments };
+  }
+
+  /** Restores what exportState saved (a resumed run continues bit-identically). */
+  importState(step: number, moments: ReadonlyMap<string, { m: Float32Array; v: Float32Array; shape: number[] }>): void {
+    this.dispose();
+    this.step = step;
+    for (const [name, s] of moments) {
+      for (const [map, data] of [[this.m, s.m], [this.v, s.v]] as const) {
+        const t = this.tf.tensor(data, s.shape);
+        map.set(name, this.tf.variable(t, false));
+        t.dispose();
+      }
+    }
   }
 
   dispose(): void {

@@ -27,7 +27,10 @@ const GPU = TFJS_NODE_GPU;
 const NODE = TFJS_NODE;
 const installed = (...pkgs: string[]): Probe => (pkg) => pkgs.includes(pkg);
 const NEITHER = installed();
-const AUTO_WASM_LINE = "backend: wasm (auto: @tensorflow/tfjs-node-gpu and @tensorflow/tfjs-node are not installed)";
+// The children here run with VLMC_NATIVE=0: this file tests the backend's choice; the native
+// accelerator, which adds to the wasm line, has test/native.test.ts.
+const NATIVE_OFF = "; native accelerator disabled by VLMC_NATIVE=0";
+const AUTO_WASM_LINE = `backend: wasm (auto: @tensorflow/tfjs-node-gpu and @tensorflow/tfjs-node are not installed)${NATIVE_OFF}`;
 /** Whether this machine has the optional packages (it cannot: they download libtensorflow). */
 const tensorflowHere = defaultProbe(GPU) || defaultProbe(NODE);
 
@@ -182,7 +185,7 @@ interface ChildResult {
 function runScript(script: string, nodeArgs: string[] = []): ChildResult {
   const r = spawnSync(process.execPath, [...nodeArgs, "--input-type=module", "-e", script], {
     cwd: repoRoot,
-    env: { ...process.env, VLMC_DEBUG: "", VLMC_BACKEND: "" },
+    env: { ...process.env, VLMC_DEBUG: "", VLMC_BACKEND: "", VLMC_NATIVE: "0" },
     encoding: "utf8",
     timeout: 60_000,
   });
@@ -231,7 +234,7 @@ test("wasm starts here offline from the package's own binaries (SIMD), and multi
   assert.equal(r.json.backend, "wasm");
   assert.equal(r.json.active, "wasm");
   assert.deepEqual(r.json.product, PRODUCT);
-  assert.deepEqual(r.json.lines, ["backend: wasm (requested)"]);
+  assert.deepEqual(r.json.lines, [`backend: wasm (requested)${NATIVE_OFF}`]);
   const wasm = r.json.wasm as { simd: boolean; threads: boolean; binary: string; dir: string };
   assert.equal(wasm.simd, true, "Node 20's V8 has WebAssembly SIMD");
   assert.equal(wasm.threads, false, "tfjs 4.22 runs wasm without threads in Node.js");
@@ -268,7 +271,7 @@ test("auto: an installed tfjs-node whose native addon is missing falls back to w
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.json.backend, "wasm");
   assert.deepEqual(r.json.lines, [
-    "backend: wasm (auto: @tensorflow/tfjs-node-gpu is not installed; @tensorflow/tfjs-node is installed but failed to load (The Node.js native addon module (tfjs_binding.node) can not be found))",
+    `backend: wasm (auto: @tensorflow/tfjs-node-gpu is not installed; @tensorflow/tfjs-node is installed but failed to load (The Node.js native addon module (tfjs_binding.node) can not be found))${NATIVE_OFF}`,
   ]);
 });
 
@@ -294,7 +297,7 @@ test("auto with a wasm that will not start goes on with cpu, and says why", () =
 // --- the command ---------------------------------------------------------------------------
 
 test("vlmc backend prints the backend, why, the tfjs version and the wasm features", { skip: tensorflowHere && "tfjs-node is installed here" }, () => {
-  const r = runVlmc(["backend"], { env: { VLMC_BACKEND: "" } });
+  const r = runVlmc(["backend"], { env: { VLMC_BACKEND: "", VLMC_NATIVE: "0" } });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr, "");
   const lines = r.stdout.trimEnd().split("\n");
@@ -302,6 +305,7 @@ test("vlmc backend prints the backend, why, the tfjs version and the wasm featur
   assert.equal(lines[1], `tfjs: ${TFJS_VERSION} (tfjs-core ${TFJS_VERSION})`);
   assert.match(lines[2]!, /^wasm: SIMD on, threads off /);
   assert.match(lines[3]!, /^wasm binary: .*tfjs-backend-wasm-simd\.wasm$/);
+  assert.equal(lines[4], "native accelerator: off (disabled by VLMC_NATIVE=0)");
 });
 
 test("vlmc backend --backend cpu, and VLMC_BACKEND as the default", () => {

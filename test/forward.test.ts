@@ -15,6 +15,8 @@ import { runVlmc } from "./helpers/cli.js";
 import { repoPath } from "./helpers/paths.js";
 
 const SPEC = repoPath("test", "fixtures", "forward", "tiny.vlm");
+/** The backend line, with or without the native accelerator (test/native.test.ts covers that part). */
+const WASM_LINE = /^backend: wasm \(requested\)( \+ native matmul \(\w+, \d+ threads?\)|; native accelerator .*)?$/m;
 const HF = repoPath("..", "shared", "data", "hf-gpt2-tiny");
 const hfAbsent = existsSync(join(HF, "model.safetensors")) ? false : `${HF} is absent (a clone without ../shared)`;
 const dir = mkdtempSync(join(tmpdir(), "vlmc-forward-"));
@@ -41,7 +43,7 @@ interface ForwardJson {
 function forward(args: string[]): ForwardJson {
   const r = runVlmc(["forward", ...args, "--format", "json", "--backend", "wasm"], { cwd: dir });
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /^backend: wasm \(requested\)$/m);
+  assert.match(r.stderr, WASM_LINE);
   return JSON.parse(r.stdout) as ForwardJson;
 }
 
@@ -59,7 +61,7 @@ test("text output: the backend line, the logits' shape and statistics, the loss,
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr, "");
   const lines = r.stdout.split("\n");
-  assert.match(lines[0]!, /^backend: wasm \(requested\)$/);
+  assert.match(lines[0]!, WASM_LINE);
   assert.match(r.stdout, /^model: tiny \(hash [0-9a-f]{12}\), [\d,]+ parameters in \d+ tensors$/m);
   assert.match(r.stdout, /^weights: initialised from seed 4; files: none loaded$/m);
   assert.match(r.stdout, /^input: images \[3, 16, 16, 3\] uniform in \[0, 1\), tokens \[3, 5\] uniform in \[0, 12\), seed 4$/m);

@@ -42,5 +42,9 @@ export async function runBackend(flag: string | undefined, io: Io): Promise<numb
     io.stdout(`wasm: SIMD ${w.simd ? "on" : "off"}, threads ${threads}, heap up to 4 GiB\n`);
     io.stdout(`wasm binary: ${w.dir}${w.binary}\n`);
   }
+  if (got.native) {
+    const n = got.native;
+    io.stdout(n.matmul ? `native accelerator: matmul on (${n.isa}, ${n.threads} threads)\n` : `native accelerator: off (${n.reason})\n`);
+  }
   return EXIT_OK;
 }

@@ -287,6 +287,11 @@ export const catalogue = {
     "A `train` section without any `stage NAME { ... }`.",
     "Add a stage.",
   ),
+  E0507: e(
+    "stage setting without effect",
+    "A stage setting that cannot act in this stage: a learning rate in `module_lr` for a module the stage does not train, or early stopping (`patience`) in a stage that evaluates only at its end.",
+    "Remove the setting, or make it act: train the module, or add `eval_every: N`.",
+  ),
   W0501: w(
     "module never trained",
     "A module is frozen in every stage and is given no pretrained weights: its random initial weights stay random, which is rarely intended.",

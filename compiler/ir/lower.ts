@@ -87,6 +87,8 @@ export function lower(m: AnalyzedModel, opts: LowerOptions): Ir {
           eval_every: s.eval_every,
           checkpoint_every: s.checkpoint_every,
           keep: s.keep,
+          module_lr: s.module_lr,
+          patience: s.patience,
           data: dataCall(s.data),
           span: span(s.span),
         })),

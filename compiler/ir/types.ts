@@ -85,6 +85,10 @@ export interface IrStage {
   eval_every: number;
   checkpoint_every: number;
   keep: number;
+  /** Learning rates of single modules, replacing the optimizer's `lr` for them (absent or {}: none). */
+  module_lr?: Record<string, number>;
+  /** Early stopping: evaluations in a row without a new best validation loss (0 or absent: off). */
+  patience?: number;
   data: IrCall;
   span?: IrSpan;
 }

@@ -505,6 +505,9 @@ class Verifier {
         });
       }
       if (s.batch % s.accumulate !== 0) this.err([...at, "accumulate"], `\`accumulate: ${s.accumulate}\` does not divide the stage's batch of ${s.batch}`);
+      for (const m of Object.keys(s.module_lr ?? {})) {
+        if (!s.train.includes(m)) this.err([...at, "module_lr", m], `stage \`${s.name}\` sets a learning rate for \`${m}\`, which it does not train`, { key: true });
+      }
       this.call(s.optimizer, optimizers, [...at, "optimizer"], "optimizer");
       this.call(s.schedule, schedules, [...at, "schedule"], "schedule");
       this.call(s.data, dataSources, [...at, "data"], "data source");

@@ -4,7 +4,7 @@
 import { bool, float, int, oneOf } from "../resolve/types.js";
 import { initArg, weightInit, XAVIER } from "./init.js";
 import { divisors, expectSequence, type LayerKind } from "./kind.js";
-import { causalMask, linear, rope, ropeTable, type Tensor } from "./ops.js";
+import { causalMask, linear, rope, ropeTable, scaledSoftmax, type Tensor } from "./ops.js";
 
 export const attention: LayerKind = {
   name: "attention",
@@ -110,9 +110,10 @@ export const attention: LayerKind = {
     }
     const s = ctx.attrs.scale;
     const scale = s === "head" ? hd ** -0.5 : s === "dim" ? d ** -0.5 : (s as number);
-    let scores = tf.mul(tf.matMul(q, k, false, true), scale); // [B, H, N, N]
-    if (ctx.attrs.causal) scores = tf.add(scores, ctx.constant(`causal.${n}`, () => causalMask(tf, n))); // -1e9 above the diagonal
-    const probs = ctx.dropout(tf.softmax(scores, -1), ctx.attrs.dropout as number); // [B, H, N, N]
+    // softmax(scale q k^T (+ causal mask)): one fused kernel with the native accelerator.
+    const mask = () => ctx.constant(`causal.${n}`, () => causalMask(tf, n)); // -1e9 above the diagonal
+    const weights = scaledSoftmax(tf, tf.matMul(q, k, false, true), scale, ctx.attrs.causal === true, mask); // [B, H, N, N]
+    const probs = ctx.dropout(weights, ctx.attrs.dropout as number); // [B, H, N, N]
     const out = tf.transpose(tf.matMul(probs, v), [0, 2, 1, 3]).reshape([b, n, d]); // [B, N, D]
     return ctx.dropout(linear(tf, out, ctx.p("o.weight"), bias("o")), ctx.attrs.dropout as number);
   },

@@ -59,6 +59,15 @@ export const dataSources: Record<string, CallSpec> = {
 
 const dataType: Type = { t: "call", callees: dataSources };
 
+/** `module_lr: modules(decoder: 1e-4)`: a learning rate per trained module (0: the optimizer's). */
+const moduleLrArg = (name: string) => ({ name, type: float(0, 10), default: 0, doc: `the ${name}'s learning rate (0: the optimizer's \`lr\`)` });
+export const moduleLrCalls: Record<string, CallSpec> = {
+  modules: {
+    doc: "A learning rate per module, replacing the optimizer's `lr` for that module (the schedule scales every module's rate alike).",
+    args: [moduleLrArg("encoder"), moduleLrArg("projector"), moduleLrArg("decoder")],
+  },
+};
+
 export const trainSchema: Schema = {
   data: { type: dataType, doc: "the training data (see data sources)" },
   batch: { type: int(1, 65536), default: 16, doc: "examples per optimizer step (all stages unless a stage sets its own)" },
@@ -78,6 +87,8 @@ export const stageSchema: Schema = {
   eval_every: { type: int(0, 1e9), default: 0, defaultDoc: "end of stage", doc: "evaluate on the validation split every N steps" },
   checkpoint_every: { type: int(0, 1e9), default: 0, defaultDoc: "end of stage", doc: "write a checkpoint every N steps" },
   keep: { type: int(1, 1000), default: 3, doc: "checkpoints kept (plus the best)" },
+  module_lr: { type: { t: "call", callees: moduleLrCalls }, default: { call: "modules", args: { encoder: 0, projector: 0, decoder: 0 } }, defaultDoc: "the optimizer's `lr` for every module", doc: "a learning rate per module: `modules(projector: 1e-3, decoder: 1e-4)`" },
+  patience: { type: int(0, 1e6), default: 0, defaultDoc: "off", doc: "early stopping: end the stage after this many evaluations in a row without a new best validation loss" },
   data: { type: dataType, default: (r) => r.external.trainData?.() ?? null, defaultDoc: "train.data", doc: "this stage's data" },
 };
 
@@ -105,6 +116,9 @@ export interface StageInfo {
   eval_every: number;
   checkpoint_every: number;
   keep: number;
+  /** Learning rates per module (only those given, all > 0). */
+  module_lr: Record<string, number>;
+  patience: number;
   data: TypedCall;
 }
 
@@ -198,8 +212,33 @@ export function readStage(r: SectionReader, name: string, span: Span, specFile: 
   }
   const data = r.get("data") as TypedCall | null;
   if (data && r.has("data")) checkDataFiles(r, "data", data, specFile);
+  const moduleLr = r.get("module_lr") as TypedCall | null;
+  const lrs: Record<string, number> = {};
+  if (moduleLr) for (const [m, v] of Object.entries(moduleLr.args)) if (typeof v === "number" && v > 0) lrs[m] = v;
+  if (moduleLr && train) {
+    const idle = Object.keys(lrs).filter((m) => !(train as string[]).includes(m));
+    if (idle.length) {
+      r.diags.push(
+        diagnostic("E0507", r.span("module_lr"), `stage \`${name}\` sets a learning rate for ${idle.map((m) => `\`${m}\``).join(" and ")}, which it does not train`, {
+          label: "frozen in this stage",
+          related: [{ span: r.span("train"), label: `this stage trains ${(train as string[]).map((m) => `\`${m}\``).join(", ")}` }],
+          help: [`remove ${idle.join(" and ")} from \`module_lr\`, or add ${idle.length === 1 ? "it" : "them"} to \`train\``],
+        }),
+      );
+    }
+  }
+  const patience = r.num("patience");
+  const evalEvery = r.num("eval_every");
+  if (patience !== null && patience > 0 && evalEvery === 0) {
+    r.diags.push(
+      diagnostic("E0507", r.span("patience"), `stage \`${name}\` stops early after ${patience} evaluation${patience === 1 ? "" : "s"} without improvement, but evaluates only at its end`, {
+        label: "early stopping needs evaluations during the stage",
+        help: ["add `eval_every: N` (steps between evaluations on the validation split), or remove `patience`"],
+      }),
+    );
+  }
   const vals = ["optimizer", "clip", "eval_every", "checkpoint_every", "keep"].map(get);
-  if (!train || !schedule || !data || steps === null || epochs === null || batch === null || accumulate === null || vals.some((v) => v === null)) return null;
+  if (!train || !schedule || !data || !moduleLr || patience === null || steps === null || epochs === null || batch === null || accumulate === null || vals.some((v) => v === null)) return null;
   return {
     name,
     span,
@@ -214,6 +253,8 @@ export function readStage(r: SectionReader, name: string, span: Span, specFile: 
     eval_every: get("eval_every") as number,
     checkpoint_every: get("checkpoint_every") as number,
     keep: get("keep") as number,
+    module_lr: lrs,
+    patience,
     data,
   };
 }

@@ -1,0 +1,203 @@
+// Exact-match evaluation (runtime/eval/) and `vlmc eval` end to end. The run folder is built by
+// hand: a model whose weights make it write one fixed caption whatever the image (the decoder's
+// position table selects, at text position t, the caption's t-th character through the LM head;
+// the visual tokens are zeroed by the projector), so its exact match is known in advance: the
+// share of the split whose caption is that one. The bundled example passes `vlmc check`.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { compile } from "../compiler/compile.js";
+import type { Ir } from "../compiler/ir/types.js";
+import { irToJson } from "../compiler/ir/yaml.js";
+import { generateShapes, majorityBaseline } from "../runtime/data/shapes.js";
+import { exactMatch, majorityCaption } from "../runtime/eval/exact-match.js";
+import { initValues, irParams } from "../runtime/model.js";
+import { encodeSafetensors, METADATA_HASH } from "../runtime/safetensors.js";
+import { CharTokenizer } from "../runtime/tokenizer.js";
+import { writeCheckpoint } from "../runtime/train/checkpoint.js";
+import { runVlmc } from "./helpers/cli.js";
+import { repoPath } from "./helpers/paths.js";
+
+const dir = mkdtempSync(join(tmpdir(), "vlmc-eval-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test("exactMatch: character-exact, overall and per group, the majority baseline on the same examples", () => {
+  const r = exactMatch(
+    [
+      { id: "1", reference: "a red circle", prediction: "a red circle", group: "novel" },
+      { id: "2", reference: "a red circle", prediction: "a red circle ", group: "novel" },
+      { id: "3", reference: "a blue square", prediction: "a blue square", group: "ordinary" },
+      { id: "4", reference: "a blue square", prediction: "A blue square" },
+    ],
+    ["a blue square", "a red circle", "a blue square", "a green square"],
+  );
+  assert.deepEqual(r.overall, { correct: 2, count: 4, rate: 0.5 });
+  assert.deepEqual(r.groups, { novel: { correct: 1, count: 2, rate: 0.5 }, ordinary: { correct: 1, count: 1, rate: 1 } });
+  assert.deepEqual(r.baseline, { caption: "a blue square", correct: 2, count: 4, rate: 0.5 });
+  assert.deepEqual(r.mistakes.map((m) => m.id), ["2", "4"]);
+  assert.deepEqual(exactMatch([], []).overall, { correct: 0, count: 0, rate: 0 });
+  // Ties go to the first caption in code point order.
+  assert.equal(majorityCaption(["b", "a", "c", "b", "a"]), "a");
+});
+
+test("the majority baseline agrees with the shapes generator's own", () => {
+  const data = generateShapes({ images: 2000, size: 16, seed: 0 });
+  const r = exactMatch(
+    data.validation.map((e) => ({ id: e.id, reference: e.caption, prediction: "" })),
+    data.train.map((e) => e.caption),
+  );
+  const want = majorityBaseline(data);
+  assert.equal(r.baseline.caption, want.caption);
+  assert.equal(r.baseline.correct, want.matches);
+  assert.equal(r.baseline.count, want.total);
+});
+
+// 64 images of 16 x 16: 58 training, 6 validation (3 novel, 3 ordinary).
+const SPEC = `vlm 0.1
+model fixed {
+  tokenizer chars { alphabet: " abcdefghilmnoqrstuwy", specials: [pad, bos, eos] }
+  encoder vit { image: 16 x 16 x 3, patch: 8, dim: 8, heads: 2, blocks: 0, cls: false, output: patches }
+  projector { linear(decoder.dim) }
+  decoder { dim: 96, context: 96 }
+}
+train {
+  data: shapes(images: 64, size: 16, seed: 3)
+  stage all { train: [projector, decoder], steps: 1 }
+}
+`;
+const data = generateShapes({ images: 64, size: 16, seed: 3 });
+const fixedCaption = data.validation[0]!.caption;
+const tok = new CharTokenizer({ alphabet: " abcdefghilmnoqrstuwy", specials: ["pad", "bos", "eos"] });
+
+/** Weights that make the model write `caption` for every image. */
+function fixedWeights(ir: Ir, caption: string): Uint8Array {
+  const ids = tok.encode(caption, { bos: false, eos: true });
+  assert.ok(ids.ok);
+  const nv = 4; // visual tokens: (16 / 8)^2
+  const tensors = irParams(ir).map((p) => {
+    let data = initValues(p, 1);
+    if (p.name === "projector.0.weight" || p.name === "decoder.embed.weight") data = new Float32Array(data.length);
+    if (p.name === "decoder.pos_embed.weight") {
+      data = new Float32Array(96 * 96);
+      for (let i = 0; i < 96; i++) data[i * 96 + i] = 1; // position i -> one-hot i
+    }
+    if (p.name === "decoder.lm_head.weight") {
+      data = new Float32Array(96 * tok.size);
+      // Text position t (sequence position nv + t) predicts the caption's id t (eos at the end).
+      ids.ids.forEach((id, t) => (data[(nv + t) * tok.size + id] = 1));
+    }
+    return { name: p.name, dtype: "F32" as const, shape: p.shape, data };
+  });
+  return encodeSafetensors(tensors, { [METADATA_HASH]: ir.hash });
+}
+
+function makeRun(name: string): { run: string; ir: Ir } {
+  const run = join(dir, name);
+  mkdirSync(run, { recursive: true });
+  const r = compile(join(run, "spec.vlm"), { text: new TextEncoder().encode(SPEC), baseDir: run });
+  assert.ok(r.ir, r.diagnostics.map((d) => d.message).join("\n"));
+  writeFileSync(join(run, "ir.json"), irToJson(r.ir));
+  writeFileSync(join(run, "tokenizer.json"), JSON.stringify(tok.toJSON()));
+  return { run, ir: r.ir };
+}
+
+const { run, ir } = makeRun("fixed");
+writeFileSync(join(run, "weights.safetensors"), fixedWeights(ir, fixedCaption));
+
+interface EvalJson {
+  model: string;
+  data: string;
+  split: string;
+  examples: number;
+  exact_match: { correct: number; count: number; rate: number };
+  groups: Record<string, { correct: number; count: number; rate: number }>;
+  baseline: { caption: string; correct: number; count: number };
+  mistakes: { id: string; group: string | null; reference: string; prediction: string }[];
+}
+
+function evalJson(args: string[]): EvalJson {
+  const r = runVlmc(["eval", ...args, "--json", "--backend", "wasm"]);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as EvalJson;
+}
+
+test("vlmc eval: a model that always writes one caption scores exactly the images with that caption", () => {
+  const j = evalJson([run]);
+  const hits = data.validation.filter((e) => e.caption === fixedCaption).length;
+  assert.equal(j.model, "fixed");
+  assert.equal(j.data, "shapes(images: 64, size: 16, seed: 3)");
+  assert.equal(j.examples, data.validation.length);
+  assert.deepEqual(j.exact_match, { correct: hits, count: 6, rate: hits / 6 });
+  // The groups follow the generator's novel flags.
+  const novel = data.validation.filter((e) => e.novel);
+  assert.equal(j.groups.novel!.count, novel.length);
+  assert.equal(j.groups.novel!.correct, novel.filter((e) => e.caption === fixedCaption).length);
+  assert.equal(j.groups.ordinary!.count, 6 - novel.length);
+  // Every mistake shows the fixed caption against its reference.
+  assert.equal(j.mistakes.length, 6 - hits);
+  for (const m of j.mistakes) assert.equal(m.prediction, fixedCaption);
+  assert.equal(j.baseline.caption, majorityBaseline(data).caption);
+
+  const train = evalJson([run, "--split", "train", "--limit", "5", "--batch", "2"]);
+  assert.equal(train.examples, 5);
+  assert.equal(train.exact_match.correct, data.train.slice(0, 5).filter((e) => e.caption === fixedCaption).length);
+  const only = evalJson([run, "--split", "novel"]);
+  assert.equal(only.examples, novel.length);
+  assert.deepEqual(Object.keys(only.groups), ["novel"]);
+});
+
+test("vlmc eval text output: the accuracy lines, the baseline, the mistakes", () => {
+  const r = runVlmc(["eval", run, "--backend", "wasm", "--mistakes", "1"]);
+  assert.equal(r.code, 0, r.stderr);
+  const hits = data.validation.filter((e) => e.caption === fixedCaption).length;
+  assert.match(r.stdout, /^backend: wasm \(requested\)/m);
+  assert.match(r.stdout, new RegExp(`^exact match: ${hits}/6 = ${((100 * hits) / 6).toFixed(1)}%$`, "m"));
+  assert.match(r.stdout, /^ {2}novel \(held-out combinations\): \d\/\d = [\d.]+%$/m);
+  assert.match(r.stdout, /^majority-caption baseline: \d\/6 = [\d.]+% \(".+"\)$/m);
+  assert.match(r.stdout, new RegExp(`^mistakes \\(1 of ${6 - hits}\\):$`, "m"));
+  assert.ok(r.stdout.includes(`    got:  ${JSON.stringify(fixedCaption)}`), r.stdout);
+});
+
+test("vlmc eval: --checkpoint picks a checkpoint's weights; problems are one line with exit 2 or 1", () => {
+  const { run: other } = makeRun("checkpointed");
+  // No final weights yet: the message lists the checkpoints.
+  let r = runVlmc(["eval", other, "--backend", "wasm"]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /has no weights\.safetensors \(the run has not finished\): give --checkpoint NAME or --checkpoint last \(it has no checkpoints\)/);
+  const second = data.validation[1]!.caption;
+  writeCheckpoint(other, "all-00000001", new Map([["weights.safetensors", fixedWeights(ir, second)]]));
+  const j = evalJson([other, "--checkpoint", "last", "--limit", "2"]);
+  assert.equal(j.exact_match.correct, data.validation.slice(0, 2).filter((e) => e.caption === second).length);
+  assert.ok(j.exact_match.correct >= 1);
+  assert.equal(evalJson([other, "--checkpoint", "all-00000001", "--limit", "2"]).exact_match.correct, j.exact_match.correct);
+
+  r = runVlmc(["eval", other, "--checkpoint", "all-2"]);
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr, `vlmc: error: no checkpoint \`all-2\` in ${other} (its checkpoints: all-00000001)\n`);
+  r = runVlmc(["eval", join(dir, "absent")]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /absent: no such run folder\n$/);
+  r = runVlmc(["eval", run, "--split", "nope"]);
+  assert.equal(r.code, 2);
+
+  // Weights of another model: exit 1, no stack trace.
+  const { run: wrong } = makeRun("wrong");
+  writeFileSync(join(wrong, "weights.safetensors"), encodeSafetensors([{ name: "x", dtype: "F32", shape: [1], data: new Float32Array(1) }], {}));
+  r = runVlmc(["eval", wrong, "--backend", "wasm"]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /^vlmc: error: .*weights\.safetensors does not fit the model `fixed`: /);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+  // A tokenizer without bos cannot start a caption.
+  writeFileSync(join(wrong, "tokenizer.json"), JSON.stringify(new CharTokenizer({ alphabet: "ab", specials: ["pad", "eos"] }).toJSON()));
+  r = runVlmc(["eval", wrong]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /the tokenizer has no `bos` token/);
+});
+
+test("the bundled shapes example passes vlmc check", () => {
+  const r = runVlmc(["check", repoPath("examples", "shapes", "shapes.vlm")]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, "");
+});
