@@ -122,27 +122,67 @@ function near(got: readonly number[], want: readonly number[], tol: number): boo
   return got.every((v, i) => Math.abs(v - want[i]!) <= tol);
 }
 
+/** Hue in degrees [0, 360) of an RGB colour. */
+function hue([r, g, b]: readonly number[]): number {
+  const max = Math.max(r!, g!, b!);
+  const d = max - Math.min(r!, g!, b!);
+  if (d === 0) return 0;
+  const h = max === r ? ((g! - b!) / d) % 6 : max === g ? (b! - r!) / d + 2 : (r! - g!) / d + 4;
+  return (h * 60 + 360) % 360;
+}
+
+const hueGap = (a: number, b: number) => Math.min(Math.abs(a - b), 360 - Math.abs(a - b));
+
+/** The colour name whose COLOUR_RGB hue is nearest (shades vary in brightness and paleness, not in hue). */
+function nearestName(rgb: readonly number[]): string {
+  return [...COLOURS].sort((a, b) => hueGap(hue(rgb), hue(COLOUR_RGB[a])) - hueGap(hue(rgb), hue(COLOUR_RGB[b])))[0]!;
+}
+
 function checkPixels(e: Example, tol = 24): void {
   const size = e.size;
   const img = e.image();
   assert.equal(img.length, size * size * 3);
+  // The background's shade varies per image (within tol of BACKGROUND); a corner shows it.
+  const background = pixel(img, size, 1, 1);
+  assert.ok(near(background, BACKGROUND, tol), `${e.id}: background ${background}`);
+  const same = 13; // two background pixels differ by per-pixel noise alone (+-6 each)
   const taken = new Set(e.scene.objects.map((o) => o.position));
   for (const [k, position] of POSITIONS.entries()) {
     const got = pixel(img, size, ((k + 0.5) * size) / 3, size / 2);
     const obj = e.scene.objects.find((o) => o.position === position);
-    const want = obj ? COLOUR_RGB[obj.colour] : BACKGROUND;
-    assert.ok(near(got, want, tol), `${e.id} (${e.caption}) at the ${position} slot: ${got} vs ${want}`);
-    if (!taken.has(position)) assert.ok(near(got, BACKGROUND, tol));
+    if (obj) {
+      // An object's shade is its own, but it is still its colour: nearest in hue, far from the background.
+      assert.equal(nearestName(got), obj.colour, `${e.id} (${e.caption}) at the ${position} slot: ${got}`);
+      assert.ok(!near(got, background, 40), `${e.id} (${e.caption}) at the ${position} slot: ${got} looks like the background`);
+    }
+    if (!taken.has(position)) assert.ok(near(got, background, same), `${e.id} at the ${position} slot: ${got} vs ${background}`);
   }
   // Top and bottom bands and the corners are background.
   for (const [x, y] of [[1, 1], [size - 2, 1], [1, size - 2], [size - 2, size - 2], [size / 2, 2], [size / 6, size - 3], [(5 * size) / 6, 2]] as const) {
-    assert.ok(near(pixel(img, size, x, y), BACKGROUND, tol), `${e.id} at (${x}, ${y})`);
+    assert.ok(near(pixel(img, size, x, y), background, same), `${e.id} at (${x}, ${y})`);
   }
 }
 
-test("pixels: each slot's centre has its object's colour or the background; the edges are background", () => {
+test("pixels: each slot's centre has its object's colour or the image's background; the edges are background", () => {
   for (const e of all) checkPixels(e);
   for (const seed of [1, 2]) for (const size of [32, 96]) for (const e of [...generateShapes({ images: 100, size, seed }).train]) checkPixels(e);
+});
+
+test("appearance varies: every colour comes in darker and paler shades, the background in several greys", () => {
+  const shades: Record<string, number[]> = {};
+  const greys: number[] = [];
+  for (const e of data.train.slice(0, 600)) {
+    const img = e.image();
+    greys.push(pixel(img, e.size, 1, 1).reduce((a, b) => a + b, 0) / 3);
+    for (const o of e.scene.objects) {
+      const k = POSITIONS.indexOf(o.position);
+      (shades[o.colour] ??= []).push(pixel(img, e.size, ((k + 0.5) * e.size) / 3, e.size / 2).reduce((a, b) => a + b, 0) / 3);
+    }
+  }
+  const spread = (xs: number[]) => Math.max(...xs) - Math.min(...xs);
+  // Brightness x [0.75, 1.1] and up to 30% white: the mean channel of one colour spans tens of levels.
+  for (const colour of COLOURS) assert.ok(spread(shades[colour]!) > 40, `${colour}: ${spread(shades[colour]!)}`);
+  assert.ok(spread(greys) > 12, `background greys span ${spread(greys)}`);
 });
 
 test("objects are drawn: a large object covers more pixels than a small one of its shape", () => {

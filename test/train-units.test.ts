@@ -91,14 +91,19 @@ test("the shapes split keeps every image on one side, and validation holds unsee
   const combos = (xs: typeof d.train) => new Set(xs.flatMap((e) => [...e.text.matchAll(/(red|green|blue|yellow) (circle|square|triangle)/g)].map((m) => m[0])));
   const unseen = [...combos(d.validation)].filter((c) => !combos(d.train).has(c));
   assert.ok(unseen.length > 0);
-  // Captions are tokenized with bos and eos; pixels come at the encoder's size, standardised by
-  // the set's pixel statistics: (v / 255 - mean) / std of the generator's bytes.
+  // Captions are tokenized with bos and eos; pixels come at the encoder's size, normalised as its
+  // `pixels` say: tiny.vlm leaves the default, v / 255 (test/pixels.test.ts has the others).
   assert.equal(d.train[0]!.ids[0], 1);
   const px = await d.pixels(d.train.slice(0, 2));
   assert.equal(px.length, 2 * 16 * 16 * 3);
   const bytes = generateShapes({ images: 200, size: 16, seed: 5, split: 0.2 }).train[0]!.image();
+  for (let i = 0; i < bytes.length; i++) assert.equal(px[i], Math.fround(bytes[i]! / 255), `value ${i}`);
+  // Under the shapes example's `normalize: stats(...)`: (v / 255 - mean) / std.
   const { mean, std } = SHAPES_PIXEL_STATS;
-  for (let i = 0; i < bytes.length; i++) assert.ok(Math.abs(px[i]! - (bytes[i]! / 255 - mean[i % 3]!) / std[i % 3]!) < 1e-5, `value ${i}`);
+  const stats = { ...ir, modules: { ...ir.modules, encoder: { ...ir.modules.encoder!, pixels: { normalize: "stats", mean: [...mean], std: [...std], resize: "stretch" as const } } } };
+  const s = await loadStageData({ kind: "shapes", images: 200, size: 16, seed: 5 }, stats, CharTokenizer.fromIr(ir.tokenizer!), { baseDir: ".", split: 0.2, seed: 1 });
+  const spx = await s.pixels(s.train.slice(0, 1));
+  for (let i = 0; i < bytes.length; i++) assert.ok(Math.abs(spx[i]! - (bytes[i]! / 255 - mean[i % 3]!) / std[i % 3]!) < 1e-5, `value ${i}`);
 });
 
 test("plain progress (not a terminal): stage, sampled step, evaluation and checkpoint lines, no control characters", () => {

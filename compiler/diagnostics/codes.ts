@@ -256,6 +256,11 @@ export const catalogue = {
     "A setting that takes one of a few names (such as `output: cls | patches | pool`) got another.",
     "Use one of the names the message lists.",
   ),
+  E0406: e(
+    "one value per channel",
+    "A per-channel setting does not have one value per channel of the encoder's image: `normalize: stats(mean: [...], std: [...])` with lists of another length, or `imagenet` or `clip` (RGB statistics) for an image that is not 3 channels.",
+    "Give as many values as the image has channels (`image: H x W x C`), or use `unit`.",
+  ),
   // ---- training ----
   E0501: e(
     "unknown module in stage",

@@ -47,6 +47,7 @@ export function lower(m: AnalyzedModel, opts: LowerOptions): Ir {
       weights: r.weights ? path(r.weights) : null,
       input: [...r.input.shape],
       output: [...r.output.shape],
+      ...(r.pixels ? { pixels: { ...r.pixels, mean: [...r.pixels.mean], std: [...r.pixels.std] } } : {}),
       layers: r.layers.map((l) => layer(l, name)),
       span: span((syn.label ?? syn.name).span),
     };
@@ -125,7 +126,9 @@ function call(c: TypedCall): IrCall {
 /**
  * Canonical JSON (sorted keys) of the architecture, without spans and paths. A layer's `init`
  * attribute is left out too: what it makes is each parameter's `init`, which is hashed (so a
- * model whose layers spell out their default initialisers hashes as one that does not).
+ * model whose layers spell out their default initialisers hashes as one that does not). The
+ * encoder's `pixels` are left out: they prepare the input and shape no weight, so the same
+ * weights file (and documents from before `pixels` existed) keep their hash.
  */
 export function architectureHash(ir: Ir): string {
   const strip = (v: unknown, inAttrs = false): unknown => {
@@ -140,6 +143,7 @@ export function architectureHash(ir: Ir): string {
     }
     return v;
   };
-  const canonical = JSON.stringify(strip({ tokenizer: ir.tokenizer, modules: ir.modules }));
+  const modules = Object.fromEntries(Object.entries(ir.modules).map(([k, m]) => [k, { ...m, pixels: undefined }]));
+  const canonical = JSON.stringify(strip({ tokenizer: ir.tokenizer, modules }));
   return `sha256:${createHash("sha256").update(canonical).digest("hex")}`;
 }

@@ -48,6 +48,18 @@ export interface IrLayer {
   span?: IrSpan;
 }
 
+/**
+ * How the encoder's images become its input: each image is brought to the input's size under
+ * `resize`, then every value v (0..255) of channel c becomes (v / 255 - mean[c]) / std[c].
+ * `normalize` names where mean and std come from (`unit`, `imagenet`, `clip` or `stats`).
+ */
+export interface IrPixels {
+  normalize: string;
+  mean: number[];
+  std: number[];
+  resize: "stretch" | "crop" | "pad";
+}
+
 export interface IrModule {
   preset: string | null;
   /** Pretrained weights, relative to the IR document, or null. */
@@ -55,6 +67,8 @@ export interface IrModule {
   input: IrShape;
   output: IrShape;
   layers: IrLayer[];
+  /** The encoder only; absent (documents from before it existed): `unit`, `stretch`. Not part of the hash. */
+  pixels?: IrPixels;
   span?: IrSpan;
 }
 

@@ -9,6 +9,7 @@ import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
 import { layerKinds } from "../layers/index.js";
 import type { LayerKind, LayerNode, ParamSpec, TensorType } from "../layers/kind.js";
 import { presetsOf } from "../presets/index.js";
+import { NORMALIZATIONS } from "../resolve/pixels.js";
 import { MODULES } from "../resolve/program.js";
 import { didYouMean } from "../resolve/suggest.js";
 import { dataSources, optimizers, schedules } from "../resolve/train.js";
@@ -228,6 +229,7 @@ class Verifier {
       const known = presetsOf(name).map((p) => p.name);
       this.err([...at, "preset"], `unknown ${name} preset \`${m.preset}\``, { help: [...didYouMean(m.preset, known), `${name} presets: ${known.join(", ") || "none"}; or null`] });
     }
+    if (m.pixels !== undefined) this.pixels(name, m);
     const ctx: ModuleContext = { module: name, joins: [], embeds: [], heads: [] };
     let input: Flow = { shape: m.input, cls: false, at: [...at, "input"], what: `the ${name}'s input` };
     if (name === "encoder") {
@@ -264,6 +266,33 @@ class Verifier {
       });
     }
     if (name === "decoder") this.decoder(m, ctx);
+  }
+
+  /** The encoder's pixels: one mean and std per channel of its input, a named normalisation's own values. */
+  private pixels(name: string, m: IrModule): void {
+    const at: IrPath = ["modules", name, "pixels"];
+    const p = m.pixels!;
+    if (name !== "encoder") {
+      this.err(at, `the ${name} has \`pixels\`: only the encoder takes images`, { key: true, help: ["remove it"] });
+      return;
+    }
+    const channels = m.input[3];
+    if (typeof channels !== "number") return; // reported with the input
+    for (const key of ["mean", "std"] as const) {
+      if (p[key].length !== channels) {
+        this.err([...at, key], `\`pixels.${key}\` has ${p[key].length} values for an image of ${channels} channels`, {
+          label: `expected ${channels}, one per channel`,
+          related: [{ path: ["modules", name, "input"], label: `${channels} channels` }],
+        });
+      }
+    }
+    const named = p.normalize === "unit" ? { mean: Array<number>(channels).fill(0), std: Array<number>(channels).fill(1) } : NORMALIZATIONS[p.normalize];
+    if (named && (named.mean.join() !== p.mean.join() || named.std.join() !== p.std.join())) {
+      this.err([...at, "normalize"], `\`pixels\` says \`${p.normalize}\`, but its mean and std are not ${p.normalize}'s`, {
+        notes: [`${p.normalize}: mean [${named.mean.join(", ")}], std [${named.std.join(", ")}]`],
+        help: ["write `stats` for other values"],
+      });
+    }
   }
 
   private decoder(m: IrModule, ctx: ModuleContext): void {

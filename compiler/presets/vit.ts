@@ -3,6 +3,7 @@
 // all patch tokens out, tanh GELU, biases on q/k/v, eps 1e-6).
 import { initSetting } from "../layers/init.js";
 import type { LayerNode } from "../layers/kind.js";
+import { pixelSettings } from "../resolve/pixels.js";
 import type { Schema, SectionReader } from "../resolve/section.js";
 import { bool, float, int, LIMITS, oneOf, str } from "../resolve/types.js";
 import { node, read, type Preset } from "./preset.js";
@@ -35,6 +36,7 @@ function vitSchema(defaults: { cls: boolean; activation: string; qkvBias: boolea
     pre_norm: { type: bool, default: false, doc: "a LayerNorm before the first block (CLIP's `pre_layrnorm`)" },
     final_norm: { type: bool, default: true, doc: "a LayerNorm after the last block" },
     tokens: { type: int(0), default: 0, defaultDoc: "derived", doc: "visual tokens out; derived, checked if written" },
+    ...pixelSettings,
     weights: { type: str, default: "", defaultDoc: "none", doc: "pretrained weights (.safetensors), relative to the spec" },
     init: initSetting,
   };

@@ -114,7 +114,7 @@ export function loadProgram(entry: string, input?: Uint8Array | string, read: Re
           got = read(target);
         } catch (err) {
           prog.diagnostics.push(
-            diagnostic("E0207", item.path.span, `cannot read \`${item.path.value}\`: ${err instanceof FileError ? err.message.replace(`${target}: `, "") : String(err)}`, {
+            diagnostic("E0207", item.path.span, `cannot read \`${visible(item.path.value)}\`: ${err instanceof FileError ? err.message.replace(`${target}: `, "") : String(err)}`, {
               // Not the absolute path: messages stay the same on every machine (docs/errors.md shows them).
               label: `looked for it relative to the folder of ${shortName(path)}`,
             }),
@@ -137,6 +137,11 @@ export function loadProgram(entry: string, input?: Uint8Array | string, read: Re
   })();
   load(entry, first);
   return prog;
+}
+
+/** A path as a message may show it: control and bidi characters (a `\0` in a string) escaped. */
+function visible(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
 }
 
 function shortName(p: string): string {

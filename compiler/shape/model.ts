@@ -15,8 +15,10 @@ import { SectionReader, type Schema } from "../resolve/section.js";
 import { didYouMean } from "../resolve/suggest.js";
 import { readTokenizer, tokenizerKinds, type TokenizerInfo } from "../resolve/tokenizer.js";
 import { readStage, stageSchema, trainSchema, checkDataFiles, trainElsewhere, type TrainInfo, type StageInfo } from "../resolve/train.js";
+import { pixelSettings, readPixels } from "../resolve/pixels.js";
 import { Coercer, int, LIMITS, oneOf, str, type Typed, type TypedCall } from "../resolve/types.js";
 import type { Value } from "../resolve/values.js";
+import type { IrPixels } from "../ir/types.js";
 import type { Span } from "../source.js";
 import type * as A from "../syntax/ast.js";
 import { expandEntries, type ExpandContext } from "./expand.js";
@@ -30,6 +32,8 @@ export interface ModuleResult {
   input: TensorType;
   output: TensorType;
   weights: string;
+  /** The encoder's pixel settings (null when they failed, reported). */
+  pixels?: IrPixels | null;
 }
 
 /** What a custom (preset-less) section accepts besides its layer chain. */
@@ -38,6 +42,7 @@ const customSchemas: Record<ModuleName, Schema> = {
     image: { type: { t: "dims", rank: 3, max: LIMITS.image }, doc: "input image, height x width x channels" },
     output: { type: oneOf("cls", "patches", "pool", "all", "last"), default: "last", defaultDoc: "the chain's output", doc: "what the encoder hands on (appends a `take` layer)" },
     tokens: { type: int(0), default: 0, defaultDoc: "derived", doc: "visual tokens out; derived, checked if written" },
+    ...pixelSettings,
     weights: { type: str, default: "", defaultDoc: "none", doc: "pretrained weights (.safetensors), relative to the spec" },
     init: initSetting,
   },
@@ -275,6 +280,8 @@ export class ModelAnalysis implements ModelScope {
       const image = r.get("image") as number[] | null;
       if (!image) return null;
       const input: TensorType = { shape: ["B", ...image], origin: r.span("image") };
+      // Checked before the layers, and apart from them: pixels do not change a shape.
+      const pixels = readPixels(r, image[2]!);
       const layers = preset ? trunk : this.withOutput(r, trunk);
       applySectionInit(r, layers);
       const reported = this.diags.length;
@@ -285,7 +292,7 @@ export class ModelAnalysis implements ModelScope {
       // count it leaves is a guess, and checking `tokens`, the context or the projector against
       // it would only report consequences of the one mistake.
       if (this.diags.slice(reported).some((d) => d.severity === "error")) return null;
-      return this.checkEncoder(r, { name, preset: preset?.name ?? null, layers, input, output, weights });
+      return this.checkEncoder(r, { name, preset: preset?.name ?? null, layers, input, output, weights, pixels });
     }
     if (name === "projector") {
       if (!this.hasSection("encoder")) {

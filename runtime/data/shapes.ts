@@ -2,7 +2,10 @@
 // background, with captions such as "a small red circle on the left", generated deterministically
 // from the seed. Each example carries its scene (the objects and their attributes), so that other
 // tasks (questions about the same pictures) can be generated from it, and renders its pixels
-// lazily: an image depends only on (seed, size, its index), never on other examples.
+// lazily: an image depends only on (seed, size, its index), never on other examples. Each object's
+// colour comes in a shade of its own (darker, paler, tinted; still nearest its name's hue) and each
+// image's background in a grey of its own, so that colour is a range rather than a fixed pattern
+// of pixel values (see APPEARANCE below); scenes and captions do not depend on these shades.
 //
 // Split: three (shape, colour) combinations (HELD_OUT) appear only in validation. The validation
 // images are round(images x split) indices picked by a seeded shuffle; of those, the even-ranked
@@ -43,6 +46,8 @@ export interface Example {
   /** Validation only: the picture contains a held-out (shape, colour) combination. */
   novel: boolean;
   scene: Scene;
+  /** Training only: drawn in greyscale (luminance), and the caption names no colour. */
+  grey: boolean;
   caption: string;
   /** Side of the square image in pixels. */
   size: number;
@@ -61,6 +66,8 @@ export interface ShapesOptions {
   seed: number;
   /** Fraction of the images in validation (the spec's `train.split`, default 0.1). */
   split?: number;
+  /** Fraction of the training images drawn in greyscale with colourless captions (default 0; see GREY). */
+  grey?: number;
 }
 
 /** The (shape, colour) combinations seen only in validation: each shape once, three colours. */
@@ -91,8 +98,8 @@ export const BACKGROUND: readonly [number, number, number] = [236, 236, 236];
  * (examples/shapes/README.md has the measurements).
  */
 export const SHAPES_PIXEL_STATS: { mean: readonly [number, number, number]; std: readonly [number, number, number] } = {
-  mean: [0.901, 0.899, 0.898],
-  std: [0.133, 0.125, 0.141],
+  mean: [0.904, 0.902, 0.899],
+  std: [0.118, 0.114, 0.129],
 };
 
 // Geometry, as fractions of the image side. A slot is a third of the width; an object's
@@ -102,15 +109,28 @@ export const SHAPES_PIXEL_STATS: { mean: readonly [number, number, number]; std:
 const HALF_EXTENT: Record<Size, number> = { small: 0.085, large: 0.14 };
 const SCALE_JITTER = 0.06; // half-extent x [1 - j, 1 + j]
 const OFFSET_JITTER = 0.015; // centre offset in [-j, j] in x and y
-const COLOUR_JITTER = 12; // per channel, per object
 const NOISE = 6; // per pixel, added to all three channels
+
+// APPEARANCE: how far an object's colour strays from its name's COLOUR_RGB, and the background
+// from BACKGROUND. Wide on purpose: with one fixed shade per name, an object's pixels say its
+// colour and shape in one entangled pattern, and a model trained without (say) green circles
+// reads "green" and names the shape green always came with. Shades (darker, paler, tinted) that
+// vary per object make colour a range rather than a point (on the example: 28% of novel images
+// right instead of 16%, examples/shapes/README.md). Every shade stays nearest in hue to its own
+// name's COLOUR_RGB (the test checks it).
+const COLOUR_JITTER = 20; // per channel, per object, +- this
+const BRIGHTNESS: readonly [number, number] = [0.75, 1.1]; // base colour x this
+const PALE = 0.3; // then mixed with white by up to this fraction
+const BACKGROUND_LEVEL = 12; // grey level of the whole background, +- this
+const BACKGROUND_TINT = 5; // per channel, +- this
 
 const slotCentre = (p: Position): number => (POSITIONS.indexOf(p) + 0.5) / 3;
 
 /** The caption of a scene: its objects left to right, joined by "and". */
-export function captionOf(scene: Scene): string {
+export function captionOf(scene: Scene, opts: { colour?: boolean } = {}): string {
+  const colour = opts.colour ?? true;
   return ordered(scene.objects)
-    .map((o) => `a ${o.size} ${o.colour} ${o.shape} ${o.position === "center" ? "in the center" : `on the ${o.position}`}`)
+    .map((o) => `a ${o.size} ${colour ? `${o.colour} ` : ""}${o.shape} ${o.position === "center" ? "in the center" : `on the ${o.position}`}`)
     .join(" and ");
 }
 
@@ -152,8 +172,15 @@ function layout(seed: number, index: number, role: Role): Placed[] {
     const r = HALF_EXTENT[size] * (1 + j(SCALE_JITTER));
     const cx = slotCentre(position) + j(OFFSET_JITTER);
     const cy = 0.5 + j(OFFSET_JITTER);
-    const base = COLOUR_RGB[combo.colour];
-    const rgb = base.map((c) => clamp(Math.round(c + j(COLOUR_JITTER)))) as [number, number, number];
+    // The per-channel jitter draws stay in the scene's stream (so scenes and captions do not
+    // depend on the appearance settings); brightness and paleness come from the object's own stream.
+    const jitter = [j(1), j(1), j(1)];
+    const look = uniform01(streamSeed(seed, `shapes/look/${index}/${k}`));
+    const bright = BRIGHTNESS[0] + look() * (BRIGHTNESS[1] - BRIGHTNESS[0]);
+    const pale = look() * PALE;
+    const rgb = COLOUR_RGB[combo.colour].map((c, ch) =>
+      clamp(Math.round((1 - pale) * c * bright + pale * 255 + jitter[ch]! * COLOUR_JITTER)),
+    ) as [number, number, number];
     return { object: { shape: combo.shape, colour: combo.colour, size, position }, cx, cy, r, rgb };
   });
   return placed.sort((a, b) => POSITIONS.indexOf(a.object.position) - POSITIONS.indexOf(b.object.position));
@@ -173,15 +200,19 @@ function inside(shape: Shape, dx: number, dy: number, r: number): boolean {
   }
 }
 
-/** Renders one image: background with per-pixel noise, then the objects (filled, no outline). */
-function render(seed: number, index: number, size: number, placed: readonly Placed[]): Uint8Array {
+/** Renders one image: background with per-pixel noise, then the objects (filled, no outline);
+ * `grey`: every pixel replaced by its luminance (Rec. 601 weights) in all three channels. */
+function render(seed: number, index: number, size: number, placed: readonly Placed[], grey: boolean): Uint8Array {
   const out = new Uint8Array(size * size * 3);
+  const look = uniform01(streamSeed(seed, `shapes/background/${index}`));
+  const level = (2 * look() - 1) * BACKGROUND_LEVEL;
+  const background = BACKGROUND.map((c) => clamp(Math.round(c + level + (2 * look() - 1) * BACKGROUND_TINT)));
   const noise = uniform01(streamSeed(seed, `shapes/pixels/${index}`));
   for (let y = 0; y < size; y++) {
     const py = (y + 0.5) / size;
     for (let x = 0; x < size; x++) {
       const px = (x + 0.5) / size;
-      let rgb: readonly number[] = BACKGROUND;
+      let rgb: readonly number[] = background;
       for (const p of placed) {
         if (inside(p.object.shape, px - p.cx, py - p.cy, p.r)) rgb = p.rgb;
       }
@@ -190,6 +221,7 @@ function render(seed: number, index: number, size: number, placed: readonly Plac
       out[o] = clamp(rgb[0]! + n);
       out[o + 1] = clamp(rgb[1]! + n);
       out[o + 2] = clamp(rgb[2]! + n);
+      if (grey) out[o] = out[o + 1] = out[o + 2] = Math.round(0.299 * out[o]! + 0.587 * out[o + 1]! + 0.114 * out[o + 2]!);
     }
   }
   return out;
@@ -215,6 +247,8 @@ export function generateShapes(opts: ShapesOptions): ShapesSplit {
   if (!Number.isInteger(size) || size < 8) throw new RangeError(`shapes: size must be an integer >= 8, got ${size}`);
   if (!Number.isInteger(seed) || seed < 0) throw new RangeError(`shapes: seed must be a non-negative integer, got ${seed}`);
   if (!(split >= 0 && split < 1)) throw new RangeError(`shapes: split must be in [0, 1), got ${split}`);
+  const greyFraction = opts.grey ?? 0;
+  if (!(greyFraction >= 0 && greyFraction <= 1)) throw new RangeError(`shapes: grey must be in [0, 1], got ${greyFraction}`);
 
   const rank = new Map(validationIndices(images, split, seed).map((index, k) => [index, k]));
   const train: Example[] = [];
@@ -225,15 +259,18 @@ export function generateShapes(opts: ShapesOptions): ShapesSplit {
       k === undefined ? { kind: "train" } : k % 2 === 0 ? { kind: "novel", forced: HELD_OUT[(k / 2) % HELD_OUT.length]! } : { kind: "ordinary" };
     const placed = layout(seed, index, role);
     const scene: Scene = { objects: placed.map((p) => ({ ...p.object })) };
+    // Its own stream, drawn for every image, so `grey` changes which images are grey and nothing else.
+    const grey = k === undefined && uniform01(streamSeed(seed, `shapes/grey/${index}`))() < greyFraction;
     const example: Example = {
       id: `shapes-${seed}-${index}`,
       index,
       split: k === undefined ? "train" : "validation",
       novel: role.kind === "novel",
       scene,
-      caption: captionOf(scene),
+      grey,
+      caption: captionOf(scene, { colour: !grey }),
       size,
-      image: () => render(seed, index, size, placed),
+      image: () => render(seed, index, size, placed, grey),
     };
     (k === undefined ? train : validation).push(example);
   }

@@ -1,7 +1,8 @@
 // A stage's data source (the IR's `data` call) as examples ready for batching: each example's
 // token ids (the caption with bos/eos, by the spec's tokenizer) and an image key, split into
 // training and validation sides, and the images of a batch as one float32 [B, H, W, 3] array at
-// the encoder's input size, scaled to [0, 1] (`shapes`: standardised by its pixel statistics).
+// the encoder's input size, prepared as the encoder's `pixels` say (the spec's `resize` and
+// `normalize`: each value v becomes (v / 255 - mean[c]) / std[c]), whatever the source.
 //
 // Sources: `shapes(...)` is generated (runtime/data/shapes.ts) and keeps the generator's own
 // split, whose validation side holds (shape, colour) combinations never seen in training;
@@ -11,11 +12,11 @@
 // alphabet stops the run before any step (a spec/data mismatch, not noise).
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import type { Ir, IrCall } from "../../compiler/ir/types.js";
+import type { Ir, IrCall, IrPixels } from "../../compiler/ir/types.js";
 import { decoderContext, visualTokens } from "../../compiler/cost/estimate.js";
 import { DecodedCache, loadImage, resizeImage, type RgbImage } from "../data/images.js";
 import { readCaptions } from "../data/captions.js";
-import { generateShapes, SHAPES_PIXEL_STATS } from "../data/shapes.js";
+import { generateShapes } from "../data/shapes.js";
 import { splitByImage } from "../data/split.js";
 import type { CharTokenizer } from "../tokenizer.js";
 
@@ -44,7 +45,7 @@ export interface StageData {
   padId: number;
   /** The size `pixels` gives images at (the encoder's input); null without images. */
   imageSize: { height: number; width: number } | null;
-  /** Images of these examples as [B, H, W, 3] floats in [0, 1] (row-major; `shapes`: standardised). */
+  /** Images of these examples as [B, H, W, 3] floats (row-major), resized and normalised by the encoder's `pixels`. */
   pixels(examples: readonly Example[]): Promise<Float32Array>;
 }
 
@@ -62,6 +63,18 @@ export function describeCall(c: IrCall): string {
   return `${c.kind}(${args.join(", ")})`;
 }
 
+/**
+ * How images become the encoder's input: its `pixels`, or for an IR document from before they
+ * existed, [0, 1] values of images stretched to size. Null without an encoder.
+ */
+export function pixelPolicy(ir: Ir): IrPixels | null {
+  const enc = ir.modules.encoder;
+  if (!enc) return null;
+  if (enc.pixels) return enc.pixels;
+  const channels = enc.input[3] as number;
+  return { normalize: "unit", mean: new Array<number>(channels).fill(0), std: new Array<number>(channels).fill(1), resize: "stretch" };
+}
+
 /** Reads the data source of a stage. `baseDir` is the folder the IR's paths are relative to. */
 export async function loadStageData(call: IrCall, ir: Ir, tokenizer: CharTokenizer, opts: { baseDir: string; split: number; seed: number }): Promise<StageData> {
   const context = decoderContext(ir);
@@ -77,9 +90,11 @@ export async function loadStageData(call: IrCall, ir: Ir, tokenizer: CharTokeniz
   };
   const describe = describeCall(call);
   if (!textOnly && !size) throw new DataError(`${describe} has images, but the model has no encoder`);
+  const policy = pixelPolicy(ir);
+  if (!textOnly && policy!.mean.length !== 3) throw new DataError(`${describe} gives RGB images (3 channels), but the encoder takes ${policy!.mean.length}`);
 
   if (call.kind === "shapes") {
-    const data = generateShapes({ images: call.images as number, size: call.size as number, seed: call.seed as number, split: opts.split });
+    const data = generateShapes({ images: call.images as number, size: call.size as number, seed: call.seed as number, split: opts.split, grey: call.grey as number });
     const rendered = new Map<string, Uint8Array>();
     const byId = new Map([...data.train, ...data.validation].map((e) => [e.id, e]));
     const toExample = (e: (typeof data.train)[number]): Example => ({ image: e.id, text: e.caption, ids: encode(e.caption, `shapes image ${e.index}`) });
@@ -99,13 +114,12 @@ export async function loadStageData(call: IrCall, ir: Ir, tokenizer: CharTokeniz
           if (!px) {
             const e = byId.get(ex.image!)!;
             const img: RgbImage = { width: e.size, height: e.size, channels: 3, data: e.image() };
-            px = e.size === size!.width && e.size === size!.height ? img.data : (await resizeImage(img, size!, "stretch")).data;
+            px = e.size === size!.width && e.size === size!.height ? img.data : (await resizeImage(img, size!, policy!.resize)).data;
             rendered.set(ex.image!, px);
           }
           parts.push(px);
         }
-        // Standardised with the set's own pixel statistics (see SHAPES_PIXEL_STATS for why).
-        return standardize(toUnitFloats(parts), SHAPES_PIXEL_STATS);
+        return normalizePixels(parts, policy!);
       },
     };
   }
@@ -132,11 +146,11 @@ export async function loadStageData(call: IrCall, ir: Ir, tokenizer: CharTokeniz
       pixels: async (batch) => {
         const parts: Uint8Array[] = [];
         for (const ex of batch) {
-          const got = await loadImage(ex.image!, size!, "stretch", { cache });
+          const got = await loadImage(ex.image!, size!, policy!.resize, { cache });
           if (!got.ok) throw new DataError(got.error.message);
           parts.push(got.image.data);
         }
-        return toUnitFloats(parts);
+        return normalizePixels(parts, policy!);
       },
     };
   }
@@ -168,19 +182,22 @@ export async function loadStageData(call: IrCall, ir: Ir, tokenizer: CharTokeniz
   throw new DataError(`unknown data source \`${call.kind}\``);
 }
 
-/** (v - mean[c]) / std[c] per channel of HWC floats, in place. */
-function standardize(x: Float32Array, stats: { mean: readonly number[]; std: readonly number[] }): Float32Array {
-  for (let i = 0; i < x.length; i++) x[i] = (x[i]! - stats.mean[i % 3]!) / stats.std[i % 3]!;
-  return x;
-}
-
-function toUnitFloats(parts: readonly Uint8Array[]): Float32Array {
+/**
+ * HWC bytes of RGB images, concatenated, as (v / 255 - mean[c]) / std[c]. v / 255 is rounded to
+ * float32 first, so that `unit` (mean 0, std 1) gives exactly the float32 of v / 255.
+ */
+export function normalizePixels(parts: readonly Uint8Array[], pixels: Pick<IrPixels, "mean" | "std">): Float32Array {
   const n = parts.reduce((a, p) => a + p.length, 0);
   const out = new Float32Array(n);
+  const [m0, m1, m2] = pixels.mean as [number, number, number];
+  const [s0, s1, s2] = pixels.std as [number, number, number];
   let o = 0;
   for (const p of parts) {
-    for (let i = 0; i < p.length; i++) out[o + i] = p[i]! / 255;
-    o += p.length;
+    for (let i = 0; i < p.length; i += 3, o += 3) {
+      out[o] = (Math.fround(p[i]! / 255) - m0) / s0;
+      out[o + 1] = (Math.fround(p[i + 1]! / 255) - m1) / s1;
+      out[o + 2] = (Math.fround(p[i + 2]! / 255) - m2) / s2;
+    }
   }
   return out;
 }
