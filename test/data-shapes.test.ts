@@ -213,3 +213,36 @@ test("majority-caption baseline is small; the alphabet is lowercase letters and 
   assert.equal(alphabet, [...new Set(alphabet)].sort().join(""));
   for (const ch of "acdeghilnoqrstuwy ") assert.ok(alphabet.includes(ch), ch);
 });
+
+test("grey: that fraction of training images in greyscale, captions without colour; validation unchanged", () => {
+  const grey = generateShapes({ images: 2000, size: 64, seed: 0, grey: 0.3 });
+  // The default draws no grey images and is exactly the set without the option.
+  assert.ok(data.train.every((e) => !e.grey));
+  assert.deepEqual(generateShapes({ images: 2000, size: 64, seed: 0, grey: 0 }).train.map((e) => e.caption), data.train.map((e) => e.caption));
+  const n = grey.train.filter((e) => e.grey).length;
+  assert.ok(n > 0.25 * 1800 && n < 0.35 * 1800, `${n} grey of 1800`);
+  assert.ok(grey.validation.every((e) => !e.grey));
+  assert.deepEqual(grey.validation.map((e) => e.caption), data.validation.map((e) => e.caption));
+  for (const i of [0, 7, 150]) assert.deepEqual(grey.validation[i]!.image(), data.validation[i]!.image());
+  let checked = 0;
+  for (let i = 0; i < grey.train.length && checked < 20; i++) {
+    const g = grey.train[i]!;
+    const c = data.train[i]!;
+    assert.deepEqual(g.scene, c.scene); // the same scene, only drawn and told differently
+    if (!g.grey) {
+      assert.equal(g.caption, c.caption);
+      continue;
+    }
+    checked++;
+    assert.equal(g.caption, expectedCaption(g.scene).split(" ").filter((w) => !(COLOURS as readonly string[]).includes(w)).join(" "));
+    for (const colour of COLOURS) assert.ok(!g.caption.includes(colour), g.caption);
+    const gp = g.image();
+    const cp = c.image();
+    for (let p = 0; p < gp.length; p += 3) {
+      const y = Math.round(0.299 * cp[p]! + 0.587 * cp[p + 1]! + 0.114 * cp[p + 2]!);
+      assert.ok(gp[p] === y && gp[p + 1] === y && gp[p + 2] === y, `${g.id} pixel ${p / 3}`);
+    }
+  }
+  assert.equal(checked, 20);
+  assert.throws(() => generateShapes({ images: 10, size: 64, seed: 0, grey: 1.5 }), /grey must be in \[0, 1\]/);
+});

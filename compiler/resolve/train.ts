@@ -49,7 +49,6 @@ export const dataSources: Record<string, CallSpec> = {
       { name: "images", type: int(1, 1_000_000), default: 2000, doc: "how many images" },
       { name: "size", type: int(8, 1024), default: 64, doc: "image side in pixels" },
       { name: "seed", type: int(0, 2 ** 31 - 1), default: 0, doc: "generator seed" },
-      { name: "grey", type: float(0, 1), default: 0, doc: "fraction of the training images drawn in greyscale, their captions without colour words" },
     ],
   },
   text: {

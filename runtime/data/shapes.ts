@@ -6,6 +6,7 @@
 // colour comes in a shade of its own (darker, paler, tinted; still nearest its name's hue) and each
 // image's background in a grey of its own, so that colour is a range rather than a fixed pattern
 // of pixel values (see APPEARANCE below); scenes and captions do not depend on these shades.
+// Optionally a fraction of the training images is drawn in greyscale with colourless captions (GREY).
 //
 // Split: three (shape, colour) combinations (HELD_OUT) appear only in validation. The validation
 // images are round(images x split) indices picked by a seeded shuffle; of those, the even-ranked
@@ -118,6 +119,12 @@ const NOISE = 6; // per pixel, added to all three channels
 // vary per object make colour a range rather than a point (on the example: 28% of novel images
 // right instead of 16%, examples/shapes/README.md). Every shade stays nearest in hue to its own
 // name's COLOUR_RGB (the test checks it).
+// GREY (`grey` option, default 0): that fraction of the training images (each picked by its own
+// seeded draw) is drawn in greyscale, every pixel its luminance, and captioned without colour words
+// ("a small circle on the left"). Their shapes come with no colour at all, so shape has to be
+// read from the outline rather than guessed from the colour it usually comes with: without them
+// a model never trained on green circles reads "green" and names the shape green came with
+// (examples/shapes/README.md). Validation images are never grey, and the option changes nothing else.
 const COLOUR_JITTER = 20; // per channel, per object, +- this
 const BRIGHTNESS: readonly [number, number] = [0.75, 1.1]; // base colour x this
 const PALE = 0.3; // then mixed with white by up to this fraction
@@ -281,7 +288,8 @@ export function generateShapes(opts: ShapesOptions): ShapesSplit {
  * point order) and how often it is exactly the validation caption. */
 export function majorityBaseline(data: ShapesSplit): { caption: string; matches: number; total: number; rate: number } {
   const counts = new Map<string, number>();
-  for (const e of data.train) counts.set(e.caption, (counts.get(e.caption) ?? 0) + 1);
+  // Grey images' colourless captions can never be a validation caption: they do not count.
+  for (const e of data.train) if (!e.grey) counts.set(e.caption, (counts.get(e.caption) ?? 0) + 1);
   let caption = "";
   let best = -1;
   for (const [c, n] of counts) if (n > best || (n === best && c < caption)) [caption, best] = [c, n];

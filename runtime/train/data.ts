@@ -94,7 +94,7 @@ export async function loadStageData(call: IrCall, ir: Ir, tokenizer: CharTokeniz
   if (!textOnly && policy!.mean.length !== 3) throw new DataError(`${describe} gives RGB images (3 channels), but the encoder takes ${policy!.mean.length}`);
 
   if (call.kind === "shapes") {
-    const data = generateShapes({ images: call.images as number, size: call.size as number, seed: call.seed as number, split: opts.split, grey: call.grey as number });
+    const data = generateShapes({ images: call.images as number, size: call.size as number, seed: call.seed as number, split: opts.split });
     const rendered = new Map<string, Uint8Array>();
     const byId = new Map([...data.train, ...data.validation].map((e) => [e.id, e]));
     const toExample = (e: (typeof data.train)[number]): Example => ({ image: e.id, text: e.caption, ids: encode(e.caption, `shapes image ${e.index}`) });
