@@ -115,13 +115,18 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
     }
     throw err;
   }
-  // The rename itself is durable once the folder is flushed (not possible on every platform).
+  // The rename itself is durable once the folder is flushed.
+  fsyncDir(dir);
+}
+
+/** Flushes a folder's entries (a rename into it) to disk; best effort, not every platform can. */
+export function fsyncDir(dir: string): void {
   try {
-    const dfd = openSync(dir, "r");
+    const fd = openSync(dir, "r");
     try {
-      fsyncSync(dfd);
+      fsyncSync(fd);
     } finally {
-      closeSync(dfd);
+      closeSync(fd);
     }
   } catch {
     // best effort

@@ -14,6 +14,7 @@
 // Two kernels of tfjs-wasm are replaced outright: Identity and same-dtype Cast copy their input
 // on wasm, and tfjs runs Identity on every tensor it saves for a gradient (engine.clone) and
 // Cast in many gradients; here they share the input's data instead, as tfjs's cpu backend does.
+import type { AdamOptions } from "../optim.js";
 import type * as tfjs from "@tensorflow/tfjs";
 import { crossEntropyComposite, dropoutComposite, geluComposite, layerNormComposite, softmaxComposite } from "../../compiler/layers/ops.js";
 import type { Tf, Tensor } from "../../compiler/layers/ops.js";
@@ -459,14 +460,8 @@ function selfCheck(tf: Tf, op: keyof typeof FUSED): string | null {
 // ---------------------------------------------------------------------------------------------
 // Adam: runtime/optim.ts calls nativeAdam(tf) once per step.
 
-export interface AdamHyper {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-  decoupled: boolean;
-}
+/** Adam's settings, as runtime/optim.ts holds them. */
+export type AdamHyper = AdamOptions;
 
 /**
  * The native Adam update for the current backend, or null (another backend, no addon, or its

@@ -12,6 +12,7 @@
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { fsyncDir } from "../../compiler/files.js";
 
 export const CHECKPOINTS = "checkpoints";
 export const MANIFEST = "manifest.json";
@@ -84,16 +85,7 @@ export function writeCheckpoint(runDir: string, name: string, files: ReadonlyMap
   // The same name again (a resumed run re-reaching a step): the new one replaces it.
   if (existsSync(final)) rmSync(final, { recursive: true, force: true });
   renameSync(tmp, final);
-  try {
-    const fd = openSync(dir, "r");
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // best effort: not every platform can flush a folder
-  }
+  fsyncDir(dir);
   return final;
 }
 
