@@ -4,7 +4,7 @@
 // checking of `--set`, and the run folder's contents. All on the wasm backend.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -132,6 +132,32 @@ test("kill -9 in the middle of writing a checkpoint, then --resume: the uninterr
   assert.match(r.stdout, /resuming from align-00000002 \(step 2: stage `align` step 2\)/);
   assert.ok(bytes(join(dir, "weights.safetensors")).equals(weights));
   assert.ok(!readdirSync(join(dir, "checkpoints")).some((n) => n.startsWith(".tmp-")), "the crash's leftovers are cleared");
+});
+
+test("Ctrl-C (a real SIGINT) stops after the step with a checkpoint and exit 130; --resume ends with the uninterrupted run's weights", async () => {
+  const { weights } = await uninterrupted();
+  const dir = tmp();
+  const child = spawn(process.execPath, [vlmcBin, "train", SPEC, "--out", dir, "--backend", "wasm", "--json"], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  let signalled = false;
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  child.stdout.on("data", (d: Buffer) => {
+    stdout += d.toString();
+    // Interrupt at the first step event, in the middle of the first stage.
+    if (!signalled && /"type":"step"/.test(stdout)) {
+      signalled = true;
+      child.kill("SIGINT");
+    }
+  });
+  const code = await new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
+  assert.equal(code, 130, stderr);
+  assert.match(stderr, /interrupted at step (\d+); checkpoint (\S+) written/);
+  assert.ok(!existsSync(join(dir, "done.json")));
+  assert.ok(listCheckpoints(dir).length > 0);
+  const r = runVlmc(["train", SPEC, "--out", dir, "--backend", "wasm", "--resume"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(bytes(join(dir, "weights.safetensors")).equals(weights));
 });
 
 test("a corrupt checkpoint is reported and skipped for the previous one", async () => {

@@ -151,6 +151,9 @@ export async function runStages(o: LoopOptions): Promise<LoopEnd> {
           const name = checkpoint(false);
           return { status: "max-steps", globalStep, checkpoint: name, lastEval };
         }
+        // A step never waits on I/O, so the loop would never let the event loop run: a Ctrl-C
+        // (a SIGINT listener is an event-loop callback) would not be seen until the run ended.
+        await new Promise<void>((r) => setImmediate(r));
         if (o.stopRequested()) {
           const name = checkpoint(false);
           return { status: "interrupted", globalStep, checkpoint: name, lastEval };
