@@ -9,6 +9,9 @@ import { registerBackend } from "./commands/backend.js";
 import { registerForward } from "./commands/forward.js";
 import { registerTrain } from "./commands/train.js";
 import { registerEval } from "./commands/eval.js";
+import { registerGenerate } from "./commands/generate.js";
+import { registerPlot } from "./commands/plot.js";
+import { registerReport } from "./commands/report.js";
 import { EXIT_ERRORS, EXIT_OK, EXIT_USAGE, reportDiagnostics } from "./report.js";
 
 export { EXIT_ERRORS, EXIT_OK, EXIT_USAGE } from "./report.js";
@@ -80,6 +83,18 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
   });
 
   registerEval(program, io, (c) => {
+    code = c;
+  });
+
+  registerGenerate(program, io, (c) => {
+    code = c;
+  });
+
+  registerPlot(program, io, (c) => {
+    code = c;
+  });
+
+  registerReport(program, io, (c) => {
     code = c;
   });
 

@@ -3,7 +3,7 @@
 // Images are [B, H, W, C] float32 (channels last), tokens [B, T] int32.
 import type * as tfjs from "@tensorflow/tfjs";
 import { layerKinds } from "../compiler/layers/index.js";
-import type { LowerContext } from "../compiler/layers/kind.js";
+import type { KvSlot, LowerContext } from "../compiler/layers/kind.js";
 import { crossEntropy, dropout, type Tf, type Tensor } from "../compiler/layers/ops.js";
 import type { Ir, IrInit, IrLayer, IrParam } from "../compiler/ir/types.js";
 import { normal, streamSeed, uniform01 } from "./random.js";
@@ -14,9 +14,53 @@ export interface ForwardOptions {
   dropoutSeed?: number;
   /** Assert every layer's runtime shape against the IR's (debug mode; on in tests). */
   checkShapes?: boolean;
+  /**
+   * Decode with this key/value cache: an empty cache takes the whole first input (images and
+   * prompt, the prefill); after that, only new tokens (images null), which see the cached
+   * positions. The logits are those of the new positions.
+   */
+  cache?: KvCache;
+  /** Gets every attention layer's weights [B, H, N, L] by its path (inside the caller's tidy). */
+  onAttention?: (path: string, weights: Tensor) => void;
 }
 
 export class ShapeMismatch extends Error {}
+
+/**
+ * Keys and values of the positions decoded so far (visual tokens and text), per decoder
+ * attention layer, for generation one token at a time (runtime/generate.ts): each step then
+ * costs one position instead of the whole sequence. Holds kept tensors: dispose() it.
+ */
+export class KvCache {
+  /** Positions held, visual tokens included. */
+  length = 0;
+  private readonly entries = new Map<string, { k: Tensor; v: Tensor }>();
+
+  /** `capacity`: the most positions it will hold (at most the decoder's context). */
+  constructor(
+    private readonly tf: Tf,
+    readonly capacity: number,
+  ) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`KvCache: capacity must be a positive integer, got ${capacity}`);
+  }
+
+  slot(path: string): KvSlot {
+    return {
+      past: this.entries.get(path) ?? null,
+      store: (k, v) => {
+        // Kept out of the step's tidy; the previous step's tensors were only inputs of these.
+        const old = this.entries.get(path);
+        this.entries.set(path, { k: this.tf.keep(k), v: this.tf.keep(v) });
+        if (old) this.tf.dispose([old.k, old.v]);
+      },
+    };
+  }
+
+  dispose(): void {
+    for (const e of this.entries.values()) this.tf.dispose([e.k, e.v]);
+    this.entries.clear();
+  }
+}
 
 /** Every parameter of the IR, in a stable order (module order, then depth-first). */
 export function irParams(ir: Ir): IrParam[] {
@@ -105,6 +149,9 @@ export class Model {
     let dropoutCalls = 0;
     const B = tokens.shape[0]!;
     const T = tokens.shape[1]!;
+    const cache = opts.cache;
+    // The decoder's run with a cache: where its input starts, and the attention layers' slots.
+    let cached: { offset: number; capacity: number } | undefined;
     const run = (layers: IrLayer[], x: Tensor, state: { cls: boolean; visual?: Tensor }): Tensor => {
       for (const layer of layers) {
         const kind = layerKinds.get(layer.kind);
@@ -126,17 +173,23 @@ export class Model {
           tokenEmbedding: () => this.variables.get("decoder.embed.weight")!,
           inputCls: state.cls,
           constant: (key, make) => this.constant(key, make),
+          ...(cached ? { cached } : {}),
+          ...(cached && layer.kind === "attention" ? { kv: cache!.slot(layer.path) } : {}),
+          ...(opts.onAttention && layer.kind === "attention" ? { observe: (w: Tensor) => opts.onAttention!(layer.path, w) } : {}),
         };
         x = kind.lower(ctx, x);
         if (layer.kind === "patch_embed") state.cls = layer.attrs.cls === true;
         if (layer.kind === "take") state.cls = false;
-        if (opts.checkShapes) assertShape(layer, x, { B, T });
+        if (opts.checkShapes && !cached) assertShape(layer, x, { B, T });
       }
       return x;
     };
     let visual: Tensor | undefined;
     const enc = ir.modules.encoder;
-    if (enc) {
+    if (cache && cache.length > 0) {
+      // After the prefill the visual tokens are in the cache: only new tokens come in.
+      if (images) throw new RangeError("Model.forward: images go with the first call of a cache only");
+    } else if (enc) {
       if (!images) throw new Error("this model has an encoder: images are required");
       visual = run(enc.layers, images, { cls: false });
       const proj = ir.modules.projector;
@@ -144,7 +197,13 @@ export class Model {
     }
     const dec = ir.modules.decoder;
     if (!dec) throw new Error("the model has no decoder");
-    return run(dec.layers, tokens, { cls: false, ...(visual ? { visual } : {}) });
+    if (!cache) return run(dec.layers, tokens, { cls: false, ...(visual ? { visual } : {}) });
+    const added = T + (visual ? visual.shape[1]! : 0);
+    if (cache.length + added > cache.capacity) throw new RangeError(`Model.forward: ${cache.length} cached + ${added} new positions are more than the cache's capacity of ${cache.capacity}`);
+    cached = { offset: cache.length, capacity: cache.capacity };
+    const logits = run(dec.layers, tokens, { cls: false, ...(visual ? { visual } : {}) });
+    cache.length += added;
+    return logits;
   }
 
   /**

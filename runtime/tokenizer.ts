@@ -1,10 +1,14 @@
-// The `chars` tokenizer at run time: one id per character (code point) of the alphabet, after the
-// special tokens. Ids: the specials first, in the order listed, then the alphabet's characters in
-// order (compiler/resolve/tokenizer.ts). No tfjs here: ids are Int32Arrays.
+// The tokenizer at run time: `Tokenizer`, the one interface training, evaluation and generation
+// use, and `CharTokenizer`, the `chars` kind: one id per character (code point) of the
+// alphabet, after the special tokens. Ids: the specials first, in the order listed, then the
+// alphabet's characters in order (compiler/resolve/tokenizer.ts). The `hf` and `bpe` kinds
+// (Hugging Face tokenizer.json files, loaded or trained) are in tokenizers/; building any kind
+// from the IR, and saving and loading it in a run folder, is tokenizers/load.ts. No tfjs here:
+// ids are Int32Arrays.
 //
 // User text never makes this throw: `encode` returns a structured error naming the first
 // character outside the vocabulary (unless the vocabulary has `unk`, which then stands in for it).
-import type { IrTokenizer } from "../compiler/ir/types.js";
+import type { IrCharsTokenizer, IrTokenizer } from "../compiler/ir/types.js";
 import { SPECIALS } from "../compiler/resolve/tokenizer.js";
 
 export type Special = (typeof SPECIALS)[number];
@@ -36,6 +40,25 @@ export interface DecodeOptions {
   specials?: "drop" | "show";
 }
 
+/** What every tokenizer kind offers (CharTokenizer, tokenizers/hf.ts's HfTokenizer). */
+export interface Tokenizer {
+  readonly kind: "chars" | "hf" | "bpe";
+  /** The vocabulary: ids are 0 .. size - 1 (the decoder's `vocab`). */
+  readonly size: number;
+  readonly pad: number | null;
+  readonly bos: number | null;
+  readonly eos: number | null;
+  readonly unk: number | null;
+  /** Text to ids, with bos/eos as asked; a structured error, never an exception, for text it cannot encode. */
+  encode(text: string, options?: EncodeOptions): EncodeResult;
+  /** Ids to text; ids outside the vocabulary are dropped (or shown as `<?id>`). */
+  decode(ids: ArrayLike<number>, options?: DecodeOptions): string;
+  /** The token an id stands for, or null. */
+  token(id: number): string | null;
+  /** Its files in a run folder: file name -> contents (always `tokenizer.json`). */
+  files(): Record<string, string>;
+}
+
 /** The saved form: fixed key order, so `JSON.stringify` of it is byte-stable. */
 export interface TokenizerJSON {
   kind: "chars";
@@ -56,7 +79,8 @@ export function alphabetOf(texts: Iterable<string>): string {
   return [...seen].sort((a, b) => a.codePointAt(0)! - b.codePointAt(0)!).join("");
 }
 
-export class CharTokenizer {
+export class CharTokenizer implements Tokenizer {
+  readonly kind = "chars" as const;
   readonly alphabet: string;
   readonly specials: readonly Special[];
   readonly size: number;
@@ -67,7 +91,7 @@ export class CharTokenizer {
   private readonly ids = new Map<string, number>();
   private readonly tokens: string[];
 
-  constructor(t: Pick<IrTokenizer, "alphabet" | "specials">) {
+  constructor(t: Pick<IrCharsTokenizer, "alphabet" | "specials">) {
     const specials: Special[] = [];
     for (const s of t.specials) {
       if (!(SPECIALS as readonly string[]).includes(s)) throw new TokenizerFormatError(`unknown special token \`${s}\` (expected one of ${SPECIALS.join(", ")})`);
@@ -92,6 +116,7 @@ export class CharTokenizer {
 
   /** From the IR's tokenizer section (its `size` is checked against the alphabet and specials). */
   static fromIr(t: IrTokenizer): CharTokenizer {
+    if (t.kind !== "chars") throw new TokenizerFormatError(`a \`${t.kind}\` tokenizer is not a \`chars\` one (tokenizers/load.ts builds every kind)`);
     const tok = new CharTokenizer(t);
     if (t.size !== tok.size) throw new TokenizerFormatError(`tokenizer size ${t.size} does not match its ${tok.specials.length} specials and ${tok.size - tok.specials.length} characters`);
     return tok;
@@ -144,6 +169,11 @@ export class CharTokenizer {
 
   toJSON(): TokenizerJSON {
     return { kind: "chars", alphabet: this.alphabet, specials: [...this.specials], size: this.size };
+  }
+
+  /** The run folder's tokenizer.json: `toJSON()`, indented, as runs have always had it. */
+  files(): Record<string, string> {
+    return { "tokenizer.json": `${JSON.stringify(this.toJSON(), null, 2)}\n` };
   }
 
   /** Reads back `toJSON()` (an object or its JSON text); throws TokenizerFormatError on a bad document. */

@@ -373,3 +373,72 @@ test("check without files: exit 2, a short message", () => {
   usageError(runVlmc(["check"]), "check without files", { maxLines: 3 });
   usageError(runVlmc(["check", "--format", "json"]), "check --format json without files", { maxLines: 3 });
 });
+
+// ---- bad data rows at train time: exit 1, one line naming file:line ----
+
+test("vlmc train: a corrupt image under bad_rows: \"fail\", and a missing data file: exit 1, file:line, no stack trace", () => {
+  const sub = join(dir, "bad-rows");
+  mkdirSync(sub, { recursive: true });
+  writeFileSync(join(sub, "fake.png"), "not a png\n");
+  writeFileSync(join(sub, "pairs.jsonl"), `${JSON.stringify({ image: "fake.png", caption: "a fake" })}\n`);
+  const spec = (data: string) => `vlm 0.1
+model m {
+  tokenizer chars { alphabet: "abcdefghijklmnopqrstuvwxyz ", specials: [pad, bos, eos] }
+  encoder vit { image: 8 x 8 x 3, patch: 4, dim: 8, heads: 2, blocks: 1 }
+  projector { linear(decoder.dim) }
+  decoder gpt { dim: 8, heads: 2, layers: 1, context: 32 }
+}
+train {
+  data: ${data}
+  batch: 2
+  stage all { train: [encoder, projector, decoder], steps: 1 }
+}
+`;
+  writeFileSync(join(sub, "fail.vlm"), spec('captions("pairs.jsonl", bad_rows: "fail")'));
+  const r = runVlmc(["train", join(sub, "fail.vlm"), "--out", join(sub, "run1"), "--quiet"]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.doesNotMatch(r.stderr, STACK_FRAME);
+  const err = r.stderr.split("\n").filter((l) => l.startsWith("vlmc: error:"));
+  assert.equal(err.length, 1, r.stderr);
+  assert.match(err[0]!, /pairs\.jsonl:1: .*fake\.png: not a valid PNG file/);
+
+  writeFileSync(join(sub, "gone.vlm"), spec('csv("gone.csv")'));
+  const g = runVlmc(["train", join(sub, "gone.vlm"), "--out", join(sub, "run2"), "--quiet"]);
+  assert.equal(g.code, 1, g.stderr);
+  assert.doesNotMatch(g.stderr, STACK_FRAME);
+  assert.match(g.stderr, /warning\[W0504\]: data file `gone\.csv` not found/);
+  assert.match(g.stderr, /vlmc: error: .*gone\.csv: no such file: the data file is needed to train/);
+});
+
+// ---- vlmc generate: a bad run folder, image or prompt is one line before any model runs ----
+
+test("vlmc generate: a missing run, weights of another spec, bad images, a bad prompt: one line, exit 2 or 1", async () => {
+  const { generateSpec, makeGenerateRun, randomWeights, compileSpec, writePicture } = await import("./helpers/generate-run.js");
+  const sub = join(dir, "generate");
+  const run = join(sub, "run");
+  makeGenerateRun(run);
+  const picture = join(sub, "ok.png");
+  await writePicture(picture, 20, 12, 1);
+  const oneLine = (r: CliRun, what: string, code: number, pattern: RegExp) => {
+    finished(r, what);
+    assert.equal(r.code, code, `${what}: exit code; stderr: ${r.stderr}`);
+    assert.equal(r.stdout, "", `${what}: nothing on stdout`);
+    const lines = r.stderr.split("\n").filter((l) => l.trim() !== "");
+    assert.equal(lines.length, 1, `${what}: one line on stderr, got:\n${r.stderr}`);
+    assert.match(lines[0]!, pattern, what);
+  };
+  const gen = (...args: string[]) => runVlmc(["generate", "--run", run, ...args]);
+  oneLine(runVlmc(["generate", "--run", join(sub, "absent"), "--image", picture]), "missing run", 2, /^vlmc: error: .*absent: no such run folder$/);
+  oneLine(gen("--image", join(sub, "gone.png")), "missing image", 2, /^vlmc: error: .*gone\.png: no such file$/);
+  writeFileSync(join(sub, "broken.png"), "not a png\n");
+  oneLine(gen("--image", picture, join(sub, "broken.png")), "corrupt image", 1, /^vlmc: error: .*broken\.png: not a valid PNG file/);
+  // The context is 24 positions, 4 of them visual: bos and 20 characters is one too many.
+  oneLine(gen("--image", picture, "--prompt", "abcdefghijabcdefghij"), "prompt too long", 2, /--prompt: the prompt takes 21 tokens, more than the 20 .*context of 24 .* 4 visual tokens/);
+  oneLine(gen("--image", picture, "--prompt", "xyz"), "prompt outside the alphabet", 2, /^vlmc: error: --prompt: .*"x"/);
+  oneLine(gen("--image", picture, "--top-p", "0"), "bad --top-p", 2, /--top-p/);
+  // Weights written for another spec (a wider context: other position table, other hash), but
+  // of the same tensors' names: the hash in the file's metadata gives it away.
+  const other = compileSpec(sub, generateSpec({ context: 30 }));
+  writeFileSync(join(run, "weights.safetensors"), randomWeights(other, 1));
+  oneLine(gen("--image", picture), "weights of another spec", 1, /weights\.safetensors was written for another spec \(sha256:.*\) than .*ir\.json .*: the run folder's files do not belong together$/);
+});

@@ -77,7 +77,9 @@ test("the larger decoder is the issue's: decoder only, width 384, 6 layers of 6 
   assert.deepEqual(dec.output, ["B", "T", 256]);
   assert.equal(ir.tokenizer!.size, 256);
   // Ids are bytes: the alphabet is U+0000..U+00FF in order.
-  assert.deepEqual(Array.from(ir.tokenizer!.alphabet, (c) => c.codePointAt(0)), Array.from({ length: 256 }, (_, i) => i));
+  const tok = ir.tokenizer!;
+  assert.equal(tok.kind, "chars");
+  assert.deepEqual(Array.from(tok.kind === "chars" ? tok.alphabet : "", (c) => c.codePointAt(0)), Array.from({ length: 256 }, (_, i) => i));
   const all: IrLayer[] = [];
   const walk = (ls: IrLayer[]) => ls.forEach((l) => (all.push(l), walk(l.children ?? [])));
   walk(dec.layers);

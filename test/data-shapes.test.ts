@@ -11,6 +11,7 @@ import {
   COLOURS,
   generateShapes,
   HELD_OUT,
+  HELD_OUT_TRIPLES,
   isHeldOut,
   majorityBaseline,
   POSITIONS,
@@ -72,12 +73,30 @@ test("counts: round(images x split) validation images, half of them novel; ids u
   assert.throws(() => generateShapes({ images: 0, size: 64, seed: 0 }), RangeError);
 });
 
+test("held_out: triples: no held-out description in training, every pair of one is; novel images hold one", () => {
+  const t = generateShapes({ images: 2000, size: 32, seed: 0, heldOut: "triples" });
+  const objs = (es: readonly Example[]) => es.flatMap((e) => e.scene.objects);
+  const heldOut = (o: { size: string; colour: string; shape: string }) => HELD_OUT_TRIPLES.some(([z, c, s]) => o.size === z && o.colour === c && o.shape === s);
+  assert.ok(!objs(t.train).some(heldOut));
+  for (const [size, colour, shape] of HELD_OUT_TRIPLES) {
+    const name = `${size} ${colour} ${shape}`;
+    assert.ok(objs(t.train).some((o) => o.colour === colour && o.shape === shape && o.size !== size), `${name}: its colour and shape at the other size`);
+    assert.ok(objs(t.train).some((o) => o.size === size && o.shape === shape && o.colour !== colour), `${name}: its size and shape in another colour`);
+    assert.ok(objs(t.train).some((o) => o.size === size && o.colour === colour && o.shape !== shape), `${name}: its size and colour as another shape`);
+    assert.ok(objs(t.validation.filter((e) => e.novel)).some((o) => o.size === size && o.colour === colour && o.shape === shape), `${name} in validation`);
+  }
+  for (const e of t.validation) assert.equal(e.scene.objects.some((o) => isHeldOut(o, "triples")), e.novel, `${e.id}: ${e.caption}`);
+  // Unlike `pairs`, every (shape, colour) pairing is in training.
+  for (const [shape, colour] of HELD_OUT) assert.ok(objs(t.train).some((o) => o.shape === shape && o.colour === colour), `${colour} ${shape}`);
+  assert.throws(() => generateShapes({ images: 10, size: 32, seed: 0, heldOut: "quads" as never }), /heldOut must be one of pairs, triples/);
+});
+
 test("held-out combinations: never in train, each in validation; novel images hold one, ordinary none", () => {
-  for (const e of data.train) assert.ok(!e.scene.objects.some(isHeldOut), `${e.id}: ${e.caption}`);
+  for (const e of data.train) assert.ok(!e.scene.objects.some((o) => isHeldOut(o)), `${e.id}: ${e.caption}`);
   for (const [shape, colour] of HELD_OUT) {
     assert.ok(data.validation.some((e) => e.scene.objects.some((o) => o.shape === shape && o.colour === colour)), `${colour} ${shape}`);
   }
-  for (const e of data.validation) assert.equal(e.scene.objects.some(isHeldOut), e.novel, `${e.id}: ${e.caption}`);
+  for (const e of data.validation) assert.equal(e.scene.objects.some((o) => isHeldOut(o)), e.novel, `${e.id}: ${e.caption}`);
   // With just three validation images and two novel, the cycle still starts at the first combination.
   const tiny = generateShapes({ images: 12, size: 32, seed: 5, split: 0.5 });
   assert.equal(tiny.validation.filter((e) => e.novel).length, 3);

@@ -49,7 +49,9 @@ test("every fixture is named <CODE>-<slug>.vlm (or .yaml, for an IR) after a cod
 
 test("every code of the catalogue has a fixture", () => {
   const covered = new Set(fixtures.map(fixtureCode));
-  const missing = Object.keys(catalogue).filter((code) => !covered.has(code));
+  // Code-generation codes (E08xx) come from `vlmc compile --emit ts`, not from checking a spec:
+  // test/emit-ts.test.ts reports each of them.
+  const missing = Object.keys(catalogue).filter((code) => !covered.has(code) && !/^[EW]08/.test(code));
   if (missing.length > 0) {
     assert.fail(
       `${missing.length} code(s) of compiler/diagnostics/codes.ts have no fixture: ${missing.join(", ")}\n` +

@@ -12,7 +12,11 @@ import { compile } from "../compiler/compile.js";
 import type { Ir } from "../compiler/ir/types.js";
 import { irToJson } from "../compiler/ir/yaml.js";
 import { generateShapes, majorityBaseline } from "../runtime/data/shapes.js";
+import { corpusBleu } from "../runtime/eval/bleu.js";
+import { ciderD } from "../runtime/eval/cider.js";
 import { exactMatch, majorityCaption } from "../runtime/eval/exact-match.js";
+import type { EvalDocument } from "../runtime/eval/results.js";
+import { captionWords } from "../runtime/eval/words.js";
 import { initValues, irParams } from "../runtime/model.js";
 import { encodeSafetensors, METADATA_HASH } from "../runtime/safetensors.js";
 import { CharTokenizer } from "../runtime/tokenizer.js";
@@ -23,20 +27,23 @@ import { repoPath } from "./helpers/paths.js";
 const dir = mkdtempSync(join(tmpdir(), "vlmc-eval-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-test("exactMatch: character-exact, overall and per group, the majority baseline on the same examples", () => {
+test("exactMatch: character-exact against any reference, overall and per group, the majority baseline on the same examples", () => {
   const r = exactMatch(
     [
-      { id: "1", reference: "a red circle", prediction: "a red circle", group: "novel" },
-      { id: "2", reference: "a red circle", prediction: "a red circle ", group: "novel" },
-      { id: "3", reference: "a blue square", prediction: "a blue square", group: "ordinary" },
-      { id: "4", reference: "a blue square", prediction: "A blue square" },
+      { id: "1", references: ["a red circle"], prediction: "a red circle", group: "novel" },
+      { id: "2", references: ["a red circle"], prediction: "a red circle ", group: "novel" },
+      { id: "3", references: ["a blue square"], prediction: "a blue square", group: "ordinary" },
+      { id: "4", references: ["a blue square"], prediction: "A blue square" },
+      // Several captions of one image: any of them is a match.
+      { id: "5", references: ["a green square", "a square"], prediction: "a square" },
     ],
     ["a blue square", "a red circle", "a blue square", "a green square"],
   );
-  assert.deepEqual(r.overall, { correct: 2, count: 4, rate: 0.5 });
+  assert.deepEqual(r.overall, { correct: 3, count: 5, rate: 0.6 });
   assert.deepEqual(r.groups, { novel: { correct: 1, count: 2, rate: 0.5 }, ordinary: { correct: 1, count: 1, rate: 1 } });
-  assert.deepEqual(r.baseline, { caption: "a blue square", correct: 2, count: 4, rate: 0.5 });
+  assert.deepEqual(r.baseline, { caption: "a blue square", correct: 2, count: 5, rate: 0.4 });
   assert.deepEqual(r.mistakes.map((m) => m.id), ["2", "4"]);
+  assert.equal(r.mistakes[0]!.reference, "a red circle");
   assert.deepEqual(exactMatch([], []).overall, { correct: 0, count: 0, rate: 0 });
   // Ties go to the first caption in code point order.
   assert.equal(majorityCaption(["b", "a", "c", "b", "a"]), "a");
@@ -45,7 +52,7 @@ test("exactMatch: character-exact, overall and per group, the majority baseline 
 test("the majority baseline agrees with the shapes generator's own", () => {
   const data = generateShapes({ images: 2000, size: 16, seed: 0 });
   const r = exactMatch(
-    data.validation.map((e) => ({ id: e.id, reference: e.caption, prediction: "" })),
+    data.validation.map((e) => ({ id: e.id, references: [e.caption], prediction: "" })),
     data.train.map((e) => e.caption),
   );
   const want = majorityBaseline(data);
@@ -71,8 +78,8 @@ const data = generateShapes({ images: 64, size: 16, seed: 3 });
 const fixedCaption = data.validation[0]!.caption;
 const tok = new CharTokenizer({ alphabet: " abcdefghilmnoqrstuwy", specials: ["pad", "bos", "eos"] });
 
-/** Weights that make the model write `caption` for every image. */
-function fixedWeights(ir: Ir, caption: string): Uint8Array {
+/** Weights that make the model write `caption` for every image (`hash`: the spec they claim to be for). */
+function fixedWeights(ir: Ir, caption: string, hash = ir.hash): Uint8Array {
   const ids = tok.encode(caption, { bos: false, eos: true });
   assert.ok(ids.ok);
   const nv = 4; // visual tokens: (16 / 8)^2
@@ -90,7 +97,7 @@ function fixedWeights(ir: Ir, caption: string): Uint8Array {
     }
     return { name: p.name, dtype: "F32" as const, shape: p.shape, data };
   });
-  return encodeSafetensors(tensors, { [METADATA_HASH]: ir.hash });
+  return encodeSafetensors(tensors, { [METADATA_HASH]: hash });
 }
 
 function makeRun(name: string): { run: string; ir: Ir } {
@@ -106,16 +113,7 @@ function makeRun(name: string): { run: string; ir: Ir } {
 const { run, ir } = makeRun("fixed");
 writeFileSync(join(run, "weights.safetensors"), fixedWeights(ir, fixedCaption));
 
-interface EvalJson {
-  model: string;
-  data: string;
-  split: string;
-  examples: number;
-  exact_match: { correct: number; count: number; rate: number };
-  groups: Record<string, { correct: number; count: number; rate: number }>;
-  baseline: { caption: string; correct: number; count: number };
-  mistakes: { id: string; group: string | null; reference: string; prediction: string }[];
-}
+type EvalJson = EvalDocument;
 
 function evalJson(args: string[]): EvalJson {
   const r = runVlmc(["eval", ...args, "--json", "--backend", "wasm"]);
@@ -127,18 +125,33 @@ test("vlmc eval: a model that always writes one caption scores exactly the image
   const j = evalJson([run]);
   const hits = data.validation.filter((e) => e.caption === fixedCaption).length;
   assert.equal(j.model, "fixed");
-  assert.equal(j.data, "shapes(images: 64, size: 16, seed: 3)");
+  assert.match(j.data, /^shapes\(images: 64, size: 16, seed: 3\b/);
   assert.equal(j.examples, data.validation.length);
   assert.deepEqual(j.exact_match, { correct: hits, count: 6, rate: hits / 6 });
   // The groups follow the generator's novel flags.
   const novel = data.validation.filter((e) => e.novel);
-  assert.equal(j.groups.novel!.count, novel.length);
-  assert.equal(j.groups.novel!.correct, novel.filter((e) => e.caption === fixedCaption).length);
-  assert.equal(j.groups.ordinary!.count, 6 - novel.length);
+  assert.equal(j.groups.novel!.examples, novel.length);
+  assert.equal(j.groups.novel!.exact_match.count, novel.length);
+  assert.equal(j.groups.novel!.exact_match.correct, novel.filter((e) => e.caption === fixedCaption).length);
+  assert.equal(j.groups.ordinary!.exact_match.count, 6 - novel.length);
+  // BLEU-4 and CIDEr-D of the one caption against the split's own (runtime/eval's metrics, tested
+  // against their references in metrics.test.ts): the command scores what it decoded.
+  const refs = data.validation.map((e) => [captionWords(e.caption)]);
+  const bleu = corpusBleu(refs, refs.map(() => captionWords(fixedCaption)));
+  assert.ok(Math.abs(j.bleu4 - bleu.score) < 1e-12, `${j.bleu4} vs ${bleu.score}`);
+  assert.deepEqual(j.bleu.precisions, bleu.precisions);
+  const cider = ciderD(refs.map((r) => ({ candidate: captionWords(fixedCaption), references: r })));
+  assert.ok(Math.abs(j.cider_d - cider.score) < 1e-12, `${j.cider_d} vs ${cider.score}`);
+  const novelIdx = data.validation.flatMap((e, i) => (e.novel ? [i] : []));
+  assert.ok(Math.abs(j.groups.novel!.cider_d - novelIdx.reduce((a, i) => a + cider.scores[i]!, 0) / novelIdx.length) < 1e-12);
+  // The loss of every validation caption, teacher-forced; per group too.
+  assert.ok(j.loss !== null && j.loss > 0 && Math.abs(j.perplexity! - Math.exp(j.loss)) < 1e-9 * j.perplexity!, `loss ${j.loss}`);
+  assert.equal(j.tokens, data.validation.reduce((a, e) => a + e.caption.length + 1, 0)); // characters and eos
+  assert.ok(j.groups.novel!.loss! > 0 && j.groups.ordinary!.loss! > 0);
   // Every mistake shows the fixed caption against its reference.
   assert.equal(j.mistakes.length, 6 - hits);
   for (const m of j.mistakes) assert.equal(m.prediction, fixedCaption);
-  assert.equal(j.baseline.caption, majorityBaseline(data).caption);
+  assert.equal(j.baseline!.caption, majorityBaseline(data).caption);
 
   const train = evalJson([run, "--split", "train", "--limit", "5", "--batch", "2"]);
   assert.equal(train.examples, 5);
@@ -154,8 +167,11 @@ test("vlmc eval text output: the accuracy lines, the baseline, the mistakes", ()
   const hits = data.validation.filter((e) => e.caption === fixedCaption).length;
   assert.match(r.stdout, /^backend: wasm \(requested\)/m);
   assert.match(r.stdout, new RegExp(`^exact match: ${hits}/6 = ${((100 * hits) / 6).toFixed(1)}%$`, "m"));
-  assert.match(r.stdout, /^ {2}novel \(held-out combinations\): \d\/\d = [\d.]+%$/m);
-  assert.match(r.stdout, /^majority-caption baseline: \d\/6 = [\d.]+% \(".+"\)$/m);
+  assert.match(r.stdout, /^loss: \d+\.\d{4} per token, perplexity \d+\.\d{4} \(\d+ tokens, teacher-forced\)$/m);
+  assert.match(r.stdout, /^BLEU-4: \d\.\d{4} {2}CIDEr-D: \d+\.\d{4}$/m);
+  assert.match(r.stdout, /^ {2}novel \(held-out combinations\): \d\/\d = [\d.]+%; BLEU-4 \d\.\d{4}, CIDEr-D \d+\.\d{4}, loss \d+\.\d{4}$/m);
+  assert.match(r.stdout, /^majority-caption baseline: \d\/6 = [\d.]+% \(".+"\); BLEU-4 \d\.\d{4}, CIDEr-D \d+\.\d{4}$/m);
+  assert.match(r.stdout, /^recorded in .*eval\.json \("validation"\)$/m);
   assert.match(r.stdout, new RegExp(`^mistakes \\(1 of ${6 - hits}\\):$`, "m"));
   assert.ok(r.stdout.includes(`    got:  ${JSON.stringify(fixedCaption)}`), r.stdout);
 });
@@ -189,6 +205,12 @@ test("vlmc eval: --checkpoint picks a checkpoint's weights; problems are one lin
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /^vlmc: error: .*weights\.safetensors does not fit the model `fixed`: /);
   assert.doesNotMatch(r.stderr, /\n\s+at /);
+  // Every tensor right, but written for another spec (another architecture with the same
+  // parameters, e.g. another activation): exit 1, naming both.
+  writeFileSync(join(wrong, "weights.safetensors"), fixedWeights(ir, fixedCaption, "0123456789abcdef"));
+  r = runVlmc(["eval", wrong, "--backend", "wasm"]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /^vlmc: error: .*weights\.safetensors belongs to another model than .*ir\.json: the file was written for the spec 0123456789abcdef, not this one \(sha256:[0-9a-f]+\)\n$/);
   // A tokenizer without bos cannot start a caption.
   writeFileSync(join(wrong, "tokenizer.json"), JSON.stringify(new CharTokenizer({ alphabet: "ab", specials: ["pad", "eos"] }).toJSON()));
   r = runVlmc(["eval", wrong]);

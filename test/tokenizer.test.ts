@@ -108,3 +108,12 @@ test("toJSON is byte-stable and fromJSON restores the same tokenizer", () => {
 test("alphabetOf: distinct characters sorted by code point", () => {
   assert.equal(alphabetOf(["ba\n", "c😀a", "é"]), "\nabcé😀");
 });
+
+test("the run folder's tokenizer.json of a chars tokenizer keeps its format; fromIr takes only chars", () => {
+  const tok = seedTokenizer();
+  // What runs have always held (runtime/train/run.ts wrote exactly this before tokenizers/load.ts).
+  const expected = `{\n  "kind": "chars",\n  "alphabet": ${JSON.stringify(SEED_ALPHABET)},\n  "specials": [\n    "pad"\n  ],\n  "size": 66\n}\n`;
+  assert.deepEqual(tok.files(), { "tokenizer.json": expected });
+  assert.equal(tok.kind, "chars");
+  assert.throws(() => CharTokenizer.fromIr({ kind: "bpe", specials: ["pad"], min_frequency: 2, trained_on: "train.data", size: 300 }), /not a `chars` one/);
+});

@@ -130,3 +130,4 @@ test("checkpoints: complete ones are listed, verified by checksum, pruned to the
   pruneCheckpoints(dir, 2, "s-00000001");
   assert.deepEqual(listCheckpoints(dir).map((c) => c.name), ["s-00000001", "s-00000003", "s-00000004"]);
 });
+

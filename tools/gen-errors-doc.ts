@@ -131,6 +131,7 @@ const GROUPS: Record<string, string> = {
   "05": "Training stages and data",
   "06": "The IR",
   "07": "Weights files",
+  "08": "Code generation",
 };
 
 /** Code points that would be invisible, or garble the page, if printed as they are. */

@@ -17,6 +17,7 @@ import type { LayerKind, LayerNode } from "../compiler/layers/kind.js";
 import { presets, type Preset } from "../compiler/presets/index.js";
 import { MODULES, type ModuleName } from "../compiler/resolve/program.js";
 import type { Schema } from "../compiler/resolve/section.js";
+import { chatSection } from "../compiler/resolve/chat.js";
 import { tokenizerKinds } from "../compiler/resolve/tokenizer.js";
 import { dataSources, optimizers, schedules, stageSchema, trainSchema } from "../compiler/resolve/train.js";
 import { describeType, LIMITS, type ArgSpec, type CallSpec, type Type, type Typed } from "../compiler/resolve/types.js";
@@ -307,6 +308,7 @@ Nothing is implicit: a setting or argument that is not written takes the default
     "- [Sections without a preset](#sections-without-a-preset)",
     "- [Initialisation](#initialisation)",
     "- [Tokenizers](#tokenizers)",
+    "- [Chat template](#chat-template)",
     "- [Training](#training)",
     "  - [`train`](#train)",
     "  - [`stage`](#stage)",
@@ -383,6 +385,8 @@ ${Object.entries(initialisers)
 A tokenizer is written \`tokenizer KIND { ... }\`. Its derived member \`tokenizer.size\` is the vocabulary: the number of distinct characters plus the number of special tokens. The decoder's \`vocab\` defaults to it.
 
 ${toks.join("\n\n")}`);
+
+  parts.push(`## Chat template\n\nWritten \`chat { ... }\` in the model. ${chatSection.doc}\n\n${settingsTable(chatSection.settings)}`);
 
   parts.push(`## Training
 

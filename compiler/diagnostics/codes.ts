@@ -5,7 +5,8 @@
 //   E01xx  syntax                                   E04xx  values and settings
 //   E02xx  names and references                     E05xx  training stages and data
 //   W....  warnings, numbered like errors           E06xx  the IR
-//                                                   E07xx  weights files
+//                                                   E07xx  weights and tokenizer files
+//                                                   E08xx  code generation (compile --emit ts)
 import type { Severity } from "./diagnostic.js";
 
 export interface CodeInfo {
@@ -279,7 +280,7 @@ export const catalogue = {
   ),
   E0504: e(
     "file not found",
-    "A data source or a weights file names a file that does not exist. Paths are relative to the spec file's folder.",
+    "A weights file, a tokenizer's corpus or an `hf` tokenizer's file names a file that does not exist: checking the spec needs it (the weights' header, the corpus's characters, the tokenizer's vocabulary). Paths are relative to the spec file's folder. (A missing data file is the warning W0504.)",
     "Fix the path.",
   ),
   E0505: e(
@@ -297,6 +298,21 @@ export const catalogue = {
     "A stage setting that cannot act in this stage: a learning rate in `module_lr` for a module the stage does not train, or early stopping (`patience`) in a stage that evaluates only at its end.",
     "Remove the setting, or make it act: train the module, or add `eval_every: N`.",
   ),
+  E0508: e(
+    "text the tokenizer cannot encode",
+    "A `chars` tokenizer lacks a character that the model's text needs: a marker or the separator of the `chat` template (the image placeholder is never encoded: it is taken out of the text), or the questions and answers of generated instruction data (`instruct(...)`). Every conversation would be a bad row.",
+    "Add the characters the message names to the tokenizer's `alphabet`, or change the template.",
+  ),
+  E0509: e(
+    "data needs a chat template",
+    "Instruction data (`conversations(...)`, `instruct(...)`) is written out for the decoder with the model's `chat` template (role markers, a separator), and the model has no `chat` section.",
+    'Add `chat { user: "user: ", assistant: "assistant: ", separator: "\\n", image: "<image>" }` to the model (each setting has that default).',
+  ),
+  E0510: e(
+    "unusable chat template",
+    "A `chat` template that cannot work: an empty `separator` (a generated answer ends at the separator), an empty `image` placeholder, or the same marker for `user` and `assistant` (questions and answers could not be told apart).",
+    "Give a non-empty separator and placeholder, and two different markers.",
+  ),
   W0501: w(
     "module never trained",
     "A module is frozen in every stage and is given no pretrained weights: its random initial weights stay random, which is rarely intended.",
@@ -306,6 +322,11 @@ export const catalogue = {
     "step may not fit in memory",
     "The estimated peak memory of a training step of this stage exceeds what the default (wasm) backend can address (4 GiB).",
     "Use gradient accumulation with the micro-batch the message suggests (`accumulate: N`), or a smaller batch.",
+  ),
+  W0504: w(
+    "data file not found",
+    "A data source names a file (or, for `folder`, a folder) that does not exist. The spec still checks, since its data may live outside the repository and arrive later, but `vlmc train` stops on it before any step. Paths are relative to the spec file's folder.",
+    "Fix the path, put the data there before training, or train with `--set train.data=...` pointing at it.",
   ),
   W0401: w(
     "repeated character",
@@ -349,10 +370,31 @@ export const catalogue = {
     "Two tensors of a module's weights file hold the same parameter: one named with the module's prefix (`decoder.ln_f.weight`) and one without (`ln_f.weight`).",
     "Remove one of the two tensors.",
   ),
+  E0710: e(
+    "invalid tokenizer file",
+    "An `hf` tokenizer's `file` is not a tokenizer.json vlmc can use: not UTF-8 JSON, not a BPE model, not byte-level (its pre-tokenizer is not `ByteLevel`, or its vocabulary lacks some of the 256 byte tokens, so some text could not be encoded), or with a merge or an id that does not fit its vocabulary. The file is read at check time for its vocabulary size.",
+    "Give the tokenizer.json of a byte-level BPE as Hugging Face `tokenizers` saves it (GPT-2's, or one `tokenizer bpe` trained: it is in the run folder).",
+  ),
+  E0711: e(
+    "special token not in vocabulary",
+    "A special role of an `hf` tokenizer (`specials: tokens(bos: \"...\")`) names a token that is neither in the file's vocabulary nor among its added tokens.",
+    "Write the token exactly as the file has it (GPT-2's is `<|endoftext|>`); the message lists the file's added tokens.",
+  ),
   W0701: w(
     "unexpected tensors",
     "A module's weights file holds tensors that name no parameter of the module; they are not loaded. Tensors named for another module (`encoder.`, `projector.`, `decoder.`) are not counted: one file may hold the weights of every module.",
     "Look for a layer renamed in the spec; remove the extra tensors from the file to silence the warning.",
+  ),
+  // ---- code generation (`vlmc compile --emit ts`) ----
+  E0801: e(
+    "layer without TypeScript form",
+    "`vlmc compile --emit ts` writes each layer from its kind's TypeScript form (`emitTs`, beside its tfjs lowering in compiler/layers/); this layer's kind has none yet, or this configuration of it cannot be written. The spec itself is fine: `vlmc check`, `train` and `compile --emit ir` take it.",
+    "Compile to the IR instead (`--emit ir`), or add the kind's `emitTs` (a few lines, mirroring its `lower`).",
+  ),
+  E0802: e(
+    "tokenizer without TypeScript form",
+    "`vlmc compile --emit ts` writes the tokenizer's vocabulary into the module, which it can do for the `chars` tokenizer only so far: a Hugging Face tokenizer's vocabulary lives in its tokenizer.json, and a `bpe` tokenizer's is learned when a run starts.",
+    "Use a `chars` tokenizer for a model you mean to emit, or compile to the IR (`--emit ir`) and tokenize with the run's tokenizer.json.",
   ),
 } as const satisfies Record<string, CodeInfo>;
 

@@ -8,7 +8,7 @@ import type { Typed, TypedCall } from "../resolve/types.js";
 import type { ModuleResult, AnalyzedModel } from "../shape/model.js";
 import { joinName } from "../shape/infer.js";
 import type { SourceFile, Span } from "../source.js";
-import { IR_VERSION, type Ir, type IrCall, type IrLayer, type IrModule, type IrSpan, type IrValue } from "./types.js";
+import { IR_VERSION, type Ir, type IrCall, type IrLayer, type IrModule, type IrSpan, type IrTokenizer, type IrValue } from "./types.js";
 
 export interface LowerOptions {
   /** The folder the IR document is written to; paths in it are made relative to it. */
@@ -58,9 +58,15 @@ export function lower(m: AnalyzedModel, opts: LowerOptions): Ir {
     if (r) modules[name] = module(name, r);
   }
   const tokenizerSyn = m.analysis.syntax.sections.get("tokenizer");
-  const tokenizer = m.tokenizer
-    ? { kind: m.tokenizer.kind, alphabet: m.tokenizer.alphabet, specials: m.tokenizer.specials, size: m.tokenizer.size, ...(tokenizerSyn ? { span: span(tokenizerSyn.span) } : {}) }
-    : null;
+  const t = m.tokenizer;
+  const tokenizerSpan = tokenizerSyn ? { span: span(tokenizerSyn.span) } : {};
+  const tokenizer: IrTokenizer | null = !t
+    ? null
+    : t.kind === "chars"
+      ? { kind: t.kind, alphabet: t.alphabet, specials: t.specials, size: t.size, ...tokenizerSpan }
+      : t.kind === "hf"
+        ? { kind: t.kind, file: path(t.file), sha256: t.sha256, specials: t.specials, special_tokens: t.specialTokens, size: t.size, ...tokenizerSpan }
+        : { kind: t.kind, specials: t.specials, min_frequency: t.minFrequency, trained_on: "train.data", size: t.size, ...tokenizerSpan };
   const dataCall = (c: TypedCall): IrCall => {
     const out = call(c);
     if (typeof out.file === "string") out.file = path(out.file);
@@ -96,7 +102,9 @@ export function lower(m: AnalyzedModel, opts: LowerOptions): Ir {
         ...(trainSyn ? { span: span(trainSyn.name.span) } : {}),
       }
     : null;
-  const ir: Ir = { vlmc_ir: IR_VERSION, model: m.name, hash: "", tokenizer, modules, train, span: span(m.span) };
+  // The chat template is data formatting, not architecture: recorded (a run formats text by it), not hashed.
+  const chat = m.chat ? { user: m.chat.user, assistant: m.chat.assistant, separator: m.chat.separator, image: m.chat.image, span: span(m.chat.span) } : null;
+  const ir: Ir = { vlmc_ir: IR_VERSION, model: m.name, hash: "", tokenizer, ...(chat ? { chat } : {}), modules, train, span: span(m.span) };
   ir.hash = architectureHash(ir);
   return ir;
 }
@@ -144,6 +152,8 @@ export function architectureHash(ir: Ir): string {
     return v;
   };
   const modules = Object.fromEntries(Object.entries(ir.modules).map(([k, m]) => [k, { ...m, pixels: undefined }]));
-  const canonical = JSON.stringify(strip({ tokenizer: ir.tokenizer, modules }));
+  // A tokenizer file is hashed by its contents (`sha256`), not by where it lies.
+  const tokenizer = ir.tokenizer?.kind === "hf" ? { ...ir.tokenizer, file: undefined } : ir.tokenizer;
+  const canonical = JSON.stringify(strip({ tokenizer, modules }));
   return `sha256:${createHash("sha256").update(canonical).digest("hex")}`;
 }

@@ -14,6 +14,7 @@ export function resolveIrPath(baseDir: string, p: string): string {
 /** Visits every path of the document, replacing each with what `f` returns. Mutates `ir`. */
 export function mapIrPaths(ir: Ir, f: (p: string) => string): Ir {
   for (const m of Object.values(ir.modules)) if (m && typeof m.weights === "string") m.weights = f(m.weights);
+  if (ir.tokenizer?.kind === "hf") ir.tokenizer.file = f(ir.tokenizer.file);
   const data = (c: IrCall | undefined) => {
     if (c && typeof c.file === "string") c.file = f(c.file);
   };

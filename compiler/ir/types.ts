@@ -72,11 +72,59 @@ export interface IrModule {
   span?: IrSpan;
 }
 
-export interface IrTokenizer {
+/** The tokenizer (compiler/resolve/tokenizer.ts). `specials`: the roles it has, of `pad`, `bos`, `eos`, `unk`. */
+export type IrTokenizer = IrCharsTokenizer | IrHfTokenizer | IrBpeTokenizer;
+
+export interface IrCharsTokenizer {
   kind: "chars";
   alphabet: string;
   specials: string[];
   size: number;
+  span?: IrSpan;
+}
+
+/** A Hugging Face tokenizer.json (byte-level BPE). Its `file` is not hashed; its `sha256` is. */
+export interface IrHfTokenizer {
+  kind: "hf";
+  /** Relative to the IR document. */
+  file: string;
+  /** sha256 of the file's bytes: `sha256:` and 64 hex digits. */
+  sha256: string;
+  specials: string[];
+  /** Each role's token in the file, and its id. */
+  special_tokens: Record<string, { token: string; id: number }>;
+  /** The file's highest id + 1. */
+  size: number;
+  /** Only `chars` has one (declared so that reading `tokenizer.alphabet` of any tokenizer type-checks). */
+  alphabet?: never;
+  span?: IrSpan;
+}
+
+/** A byte-level BPE trained on `train.data` when a run starts; ids: specials, 256 bytes, merges. */
+export interface IrBpeTokenizer {
+  kind: "bpe";
+  specials: string[];
+  /** A pair is merged only when it occurs this often. */
+  min_frequency: number;
+  /** What it is trained on: the spec's `train.data` (its training side). */
+  trained_on: "train.data";
+  /** The declared `vocab`. */
+  size: number;
+  alphabet?: never;
+  span?: IrSpan;
+}
+
+/**
+ * The chat template (the model's `chat` section): how instruction data is written out for the
+ * decoder, `user` question `separator` `assistant` answer `separator` ... (runtime/chat.ts). Not
+ * part of the hash: it shapes no weight.
+ */
+export interface IrChat {
+  user: string;
+  assistant: string;
+  separator: string;
+  /** The image placeholder in the data, removed from the text. */
+  image: string;
   span?: IrSpan;
 }
 
@@ -122,6 +170,8 @@ export interface Ir {
   /** sha256 of the architecture (tokenizer + modules without spans): names weights files. */
   hash: string;
   tokenizer: IrTokenizer | null;
+  /** The chat template; absent: the model has none (documents from before it existed too). */
+  chat?: IrChat;
   modules: {
     encoder?: IrModule;
     projector?: IrModule;

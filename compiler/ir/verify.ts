@@ -18,7 +18,7 @@ import { joinName } from "../shape/infer.js";
 import type { Span } from "../source.js";
 import type { IrLocator, IrPath } from "./locate.js";
 import { architectureHash } from "./lower.js";
-import type { Ir, IrCall, IrLayer, IrModule, IrShape, IrValue } from "./types.js";
+import type { Ir, IrBpeTokenizer, IrCall, IrHfTokenizer, IrLayer, IrModule, IrShape, IrValue } from "./types.js";
 
 /** Findings past this many are summed up in a note on the last one. */
 const MAX_FINDINGS = 50;
@@ -204,6 +204,7 @@ class Verifier {
   private tokenizer(): void {
     const t = this.ir.tokenizer;
     if (!t) return;
+    if (t.kind !== "chars") return this.fileTokenizer(t);
     const chars = Array.from(t.alphabet);
     const seen = new Set<string>();
     for (const c of chars) {
@@ -219,6 +220,22 @@ class Verifier {
         label: `${chars.length} characters + ${t.specials.length} special token${t.specials.length === 1 ? "" : "s"} = ${size}`,
         related: [{ path: ["tokenizer", "alphabet"], label: `${chars.length} characters` }],
       });
+    }
+  }
+
+  /** An `hf` or `bpe` tokenizer: what can be checked without its file (hf) or its training (bpe). */
+  private fileTokenizer(t: IrHfTokenizer | IrBpeTokenizer): void {
+    if (t.kind === "bpe") {
+      const least = 256 + t.specials.length + 1;
+      if (t.size < least) this.err(["tokenizer", "size"], `a byte-level BPE with ${t.specials.length} special tokens needs a size of at least ${least}, not ${t.size}`, { label: "the specials, 256 bytes and a merge" });
+      return;
+    }
+    const roles = Object.keys(t.special_tokens);
+    if (roles.length !== t.specials.length || !t.specials.every((s) => roles.includes(s))) {
+      this.err(["tokenizer", "special_tokens"], `the tokenizer's \`special_tokens\` (${roles.join(", ") || "none"}) are not its \`specials\` (${t.specials.join(", ") || "none"})`, { key: true });
+    }
+    for (const [role, { id }] of Object.entries(t.special_tokens)) {
+      if (id >= t.size) this.err(["tokenizer", "special_tokens", role, "id"], `the \`${role}\` token's id ${id} is not below the tokenizer's size ${t.size}`);
     }
   }
 

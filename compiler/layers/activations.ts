@@ -13,6 +13,7 @@ export const gelu: LayerKind = {
   shape: same,
   flops: elementwise(8),
   lower: (ctx, x) => geluOp(ctx.tf, x, ctx.attrs.approximate as "erf" | "tanh"),
+  emitTs: (ctx, x) => ctx.let(ctx.name, `${ctx.helper(ctx.attrs.approximate === "tanh" ? "geluTanh" : "gelu")}(${x})`, ctx.output),
 };
 
 export const silu: LayerKind = {
@@ -22,6 +23,7 @@ export const silu: LayerKind = {
   shape: same,
   flops: elementwise(4),
   lower: (ctx, x) => ctx.tf.mul(x, ctx.tf.sigmoid(x)),
+  emitTs: (ctx, x) => ctx.let(ctx.name, `${ctx.helper("silu")}(${x})`, ctx.output),
 };
 
 export const relu: LayerKind = {
@@ -31,4 +33,5 @@ export const relu: LayerKind = {
   shape: same,
   flops: elementwise(1),
   lower: (ctx, x) => ctx.tf.relu(x),
+  emitTs: (ctx, x) => ctx.let(ctx.name, `tf.relu(${x})`, ctx.output),
 };

@@ -17,4 +17,5 @@ export const join: LayerKind = {
   saved: () => 0,
   // [B, Nv, D] ++ [B, T, D] -> [B, Nv+T, D]
   lower: (ctx, x) => (ctx.visual ? ctx.tf.concat([ctx.visual, x], 1) : x),
+  emitTs: (ctx, x) => (ctx.visual ? ctx.let(ctx.name, `tf.concat([${ctx.visual}, ${x}], 1)`, ctx.output) : x),
 };

@@ -7,6 +7,7 @@ import type { Diagnostic } from "../diagnostics/diagnostic.js";
 import type { Span } from "../source.js";
 import type { ArgSpec, Typed } from "../resolve/types.js";
 import type { Tensor, Tf } from "./ops.js";
+import type { TsEmitContext } from "../emit/ts-context.js";
 
 /** A dimension: a number, or a symbol such as `B` (batch) or `1+T` (1 visual token + text). */
 export type Dim = number | string;
@@ -94,6 +95,24 @@ export interface LowerContext {
    * reused by every layer and step; the model owns it.
    */
   constant(key: string, make: () => Tensor): Tensor;
+  /**
+   * Decoding with a key/value cache (runtime/generate.ts): the input's first position (the
+   * positions before it are cached) and the most positions the sequence will reach, so that
+   * position tables are made once at full length. Absent: the input is the whole sequence.
+   */
+  cached?: { offset: number; capacity: number };
+  /** The attention layer's cached keys and values, in the decoder of a cached forward pass. */
+  kv?: KvSlot;
+  /** Receives the attention weights [B, H, N, L] (`vlmc generate --explain`). */
+  observe?(weights: Tensor): void;
+}
+
+/** One attention layer's keys and values of the positions already decoded. */
+export interface KvSlot {
+  /** [B, kv_heads, offset, head width] each; null before the first call. */
+  past: { k: Tensor; v: Tensor } | null;
+  /** Keeps the keys and values of every position so far, past and new, for the next call. */
+  store(k: Tensor, v: Tensor): void;
 }
 
 /** Concrete sizes for cost estimates: every symbol bound to a number. */
@@ -115,6 +134,8 @@ export interface LayerKind {
   saved?(args: Record<string, Typed>, input: number[], output: number[]): number;
   /** The tfjs computation (shape comments on each line). */
   lower?(ctx: LowerContext, x: Tensor): Tensor;
+  /** The same computation as TypeScript source for `vlmc compile --emit ts`; returns the output's name. */
+  emitTs?(ctx: TsEmitContext, x: string): string;
 }
 
 // ---- helpers shared by the kinds ----

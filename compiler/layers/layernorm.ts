@@ -19,4 +19,5 @@ export const layernorm: LayerKind = {
   },
   flops: (_, input) => 8 * input.reduce((a, b) => a * b, 1),
   lower: (ctx, x) => layerNorm(ctx.tf, x, ctx.p("weight"), ctx.p("bias"), ctx.attrs.eps as number),
+  emitTs: (ctx, x) => ctx.let(ctx.name, `${ctx.helper("layerNorm")}(${x}, ${ctx.p("weight")}, ${ctx.p("bias")}, ${String(ctx.attrs.eps)})`, ctx.output),
 };

@@ -41,4 +41,5 @@ export const linear: LayerKind = {
   flops: (args, input) => 2 * (input[0]! * input[1]!) * input[2]! * (args.out as number),
   // x [B, N, in] -> [B, N, out]
   lower: (ctx, x) => linearOp(ctx.tf, x, ctx.p("weight"), ctx.has("bias") ? ctx.p("bias") : undefined),
+  emitTs: (ctx, x) => ctx.let(ctx.name, `${ctx.helper("linear")}(${x}, ${ctx.p("weight")}${ctx.has("bias") ? `, ${ctx.p("bias")}` : ""})`, ctx.output),
 };

@@ -34,4 +34,8 @@ export const lmHead: LayerKind = {
     const w = ctx.attrs.tied ? tf.transpose(ctx.tokenEmbedding()) : ctx.p("weight");
     return linear(tf, x, w, ctx.has("bias") ? ctx.p("bias") : undefined); // [B, N, V]
   },
+  emitTs(ctx, x) {
+    const w = ctx.attrs.tied ? `tf.transpose(${ctx.tokenEmbedding()})` : ctx.p("weight");
+    return ctx.let(ctx.name, `${ctx.helper("linear")}(${x}, ${w}${ctx.has("bias") ? `, ${ctx.p("bias")}` : ""})`, ctx.output);
+  },
 };

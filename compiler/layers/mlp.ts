@@ -49,4 +49,13 @@ export const mlp: LayerKind = {
     const h = activation(tf, linear(tf, x, ctx.p("fc1.weight"), b("fc1")), ctx.attrs.activation as string); // [B, N, hidden]
     return ctx.dropout(linear(tf, h, ctx.p("fc2.weight"), b("fc2")), ctx.attrs.dropout as number); // [B, N, out]
   },
+  emitTs(ctx, x) {
+    const lin = ctx.helper("linear");
+    const b = (name: string) => (ctx.has(`${name}.bias`) ? `, ${ctx.p(`${name}.bias`)}` : "");
+    const act = ctx.attrs.activation as string;
+    const fc1 = `${lin}(${x}, ${ctx.p("fc1.weight")}${b("fc1")})`;
+    const hidden = [...ctx.input.slice(0, -1), ctx.attrs.hidden as number];
+    const h = ctx.let("h", act === "relu" ? `tf.relu(${fc1})` : `${ctx.helper(act === "gelu" ? "gelu" : act === "gelu_tanh" ? "geluTanh" : "silu")}(${fc1})`, hidden);
+    return ctx.let(ctx.name, `${lin}(${h}, ${ctx.p("fc2.weight")}${b("fc2")})`, ctx.output);
+  },
 };

@@ -72,4 +72,19 @@ export const patchEmbed: LayerKind = {
     }
     return y;
   },
+  emitTs(ctx, x) {
+    const p = ctx.attrs.patch as number;
+    const [h, w, c] = ctx.input.slice(1) as [number, number, number];
+    const b = ctx.dim(ctx.input[0]!);
+    const n = (h / p) * (w / p);
+    const d = ctx.attrs.dim as number;
+    // [B, H, W, C] -> [B, H/p, p, W/p, p, C] -> [B, H/p, W/p, p, p, C] -> [B, N, p*p*C]
+    const grid = ctx.let("grid", `tf.transpose(tf.reshape(${x}, [${b}, ${h / p}, ${p}, ${w / p}, ${p}, ${c}]), [0, 1, 3, 2, 4, 5])`, [b, h / p, w / p, p, p, c]);
+    const patches = ctx.let("patches", `tf.reshape(${grid}, [${b}, ${n}, ${p * p * c}])`, [b, n, p * p * c]);
+    const bias = ctx.has("bias") ? `, ${ctx.p("bias")}` : "";
+    if (!ctx.attrs.cls) return ctx.let(ctx.name, `${ctx.helper("linear")}(${patches}, ${ctx.p("weight")}${bias})`, ctx.output);
+    const y = ctx.let("patch_tokens", `${ctx.helper("linear")}(${patches}, ${ctx.p("weight")}${bias})`, [b, n, d]);
+    const cls = ctx.let("cls", `tf.tile(tf.reshape(${ctx.p("cls")}, [1, 1, ${d}]), [${b}, 1, 1])`, [b, 1, d]);
+    return ctx.let(ctx.name, `tf.concat([${cls}, ${y}], 1)`, ctx.output);
+  },
 };

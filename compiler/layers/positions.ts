@@ -45,8 +45,17 @@ export const positions: LayerKind = {
   lower(ctx, x) {
     const { tf } = ctx;
     const [, n, d] = x.shape as [number, number, number];
-    // [B, N, D] + [N, D]
-    const table = ctx.attrs.kind === "learned" ? tf.slice(ctx.p("weight"), [0, 0], [n, d]) : ctx.constant(`sinusoids.${n}.${d}`, () => sinusoids(tf, n, d));
-    return tf.add(x, table);
+    // With a KV cache (runtime/generate.ts) x holds positions offset..offset+N-1: rows from there.
+    const offset = ctx.cached?.offset ?? 0;
+    if (ctx.attrs.kind === "learned") return tf.add(x, tf.slice(ctx.p("weight"), [offset, 0], [n, d])); // [B, N, D] + [N, D]
+    const len = ctx.cached ? ctx.cached.capacity : n;
+    const table = ctx.constant(`sinusoids.${len}.${d}`, () => sinusoids(tf, len, d)); // [len, D]
+    return tf.add(x, len === n ? table : tf.slice(table, [offset, 0], [n, d])); // [B, N, D] + [N, D]
+  },
+  emitTs(ctx, x) {
+    const [n, d] = [ctx.input[1]!, ctx.input[2] as number];
+    if (ctx.attrs.kind === "learned") return ctx.let(ctx.name, `tf.add(${x}, tf.slice(${ctx.p("weight")}, [0, 0], [${ctx.dim(n)}, ${d}]))`, ctx.output);
+    const table = ctx.constant(`sinusoids.${n}.${d}`, "sinusoidTable", `${ctx.helper("sinusoids")}(${ctx.dim(n)}, ${d})`, [n, d]);
+    return ctx.let(ctx.name, `tf.add(${x}, ${table})`, ctx.output);
   },
 };

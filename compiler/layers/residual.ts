@@ -22,6 +22,7 @@ export const residual: LayerKind = {
   flops: (_, input) => input.reduce((a, b) => a * b, 1),
   saved: () => 0,
   lower: (ctx, x) => ctx.tf.add(x, ctx.body(x)),
+  emitTs: (ctx, x) => ctx.let(ctx.name, `tf.add(${x}, ${ctx.body(x)})`, ctx.output),
 };
 
 /** A plain group of layers (a block's body, a preset's transformer block). */
@@ -34,4 +35,5 @@ export const sequence: LayerKind = {
   shape: (ctx) => ctx.body ?? null,
   saved: () => 0,
   lower: (ctx, x) => ctx.body(x),
+  emitTs: (ctx, x) => ctx.body(x),
 };

@@ -15,4 +15,5 @@ export const rmsnorm: LayerKind = {
   },
   flops: (_, input) => 5 * input.reduce((a, b) => a * b, 1),
   lower: (ctx, x) => rmsNorm(ctx.tf, x, ctx.p("weight"), ctx.attrs.eps as number),
+  emitTs: (ctx, x) => ctx.let(ctx.name, `${ctx.helper("rmsNorm")}(${x}, ${ctx.p("weight")}, ${String(ctx.attrs.eps)})`, ctx.output),
 };

@@ -38,4 +38,12 @@ export const swiglu: LayerKind = {
     const up = linear(tf, x, ctx.p("up.weight"), b("up")); // [B, N, hidden]
     return linear(tf, tf.mul(tf.mul(gate, tf.sigmoid(gate)), up), ctx.p("down.weight"), b("down")); // [B, N, D]
   },
+  emitTs(ctx, x) {
+    const lin = ctx.helper("linear");
+    const b = (name: string) => (ctx.has(`${name}.bias`) ? `, ${ctx.p(`${name}.bias`)}` : "");
+    const hidden = [...ctx.input.slice(0, -1), ctx.attrs.hidden as number];
+    const gate = ctx.let("gate", `${lin}(${x}, ${ctx.p("gate.weight")}${b("gate")})`, hidden);
+    const up = ctx.let("up", `${lin}(${x}, ${ctx.p("up.weight")}${b("up")})`, hidden);
+    return ctx.let(ctx.name, `${lin}(tf.mul(tf.mul(${gate}, tf.sigmoid(${gate})), ${up}), ${ctx.p("down.weight")}${b("down")})`, ctx.output);
+  },
 };

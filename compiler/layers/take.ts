@@ -41,4 +41,22 @@ export const take: LayerKind = {
         return x;
     }
   },
+  emitTs(ctx, x) {
+    const [b, n, d] = ctx.input.map((s) => ctx.dim(s)) as [string, string, string];
+    const first = ctx.inputCls ? 1 : 0;
+    const rest = `tf.slice(${x}, [0, ${first}, 0], [${b}, ${first ? `${n} - 1` : n}, ${d}])`; // [B, N-1, D]
+    switch (ctx.attrs.which) {
+      case "cls":
+        return ctx.let(ctx.name, `tf.slice(${x}, [0, 0, 0], [${b}, 1, ${d}])`, ctx.output);
+      case "patches":
+        if (first) return ctx.let(ctx.name, rest, ctx.output);
+        ctx.note("every token is a patch token: nothing to drop");
+        return x;
+      case "pool":
+        return ctx.let(ctx.name, `tf.mean(${rest}, 1, true)`, ctx.output);
+      default:
+        ctx.note("every token, as it is");
+        return x;
+    }
+  },
 };

@@ -22,4 +22,6 @@ export const tokenEmbed: LayerKind = {
   flops: () => 0,
   // ids [B, T] (int32) -> [B, T, D]
   lower: (ctx, ids) => embed(ctx.tf, ids, ctx.p("weight")),
+  // A gather gives the same rows as the one-hot product, exactly.
+  emitTs: (ctx, ids) => ctx.let(ctx.name, `tf.gather(${ctx.p("weight")}, ${ids})`, ctx.output),
 };

@@ -196,7 +196,7 @@ export class Evaluator {
       this.diags.push(
         diagnostic("E0201", first.span, `unknown name \`${first.name}\``, {
           label: "not a section of this model",
-          help: [...didYouMean(first.name, ["tokenizer", "encoder", "projector", "decoder", "train"]), "references look like `encoder.dim` or `tokenizer.size`"],
+          help: [...didYouMean(first.name, ["tokenizer", "encoder", "projector", "decoder", "chat", "train"]), "references look like `encoder.dim` or `tokenizer.size`"],
         }),
       );
       return null;

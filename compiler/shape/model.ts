@@ -13,7 +13,8 @@ import { Env, Evaluator, type ModelScope } from "../resolve/evaluate.js";
 import { addBinding, MODULES, type ModelSyntax, type ModuleName, type Program, type SectionName, type SectionSyntax } from "../resolve/program.js";
 import { SectionReader, type Schema } from "../resolve/section.js";
 import { didYouMean } from "../resolve/suggest.js";
-import { readTokenizer, tokenizerKinds, type TokenizerInfo } from "../resolve/tokenizer.js";
+import { readTokenizer, tokenizerKinds, tokenizerSizeLabel, type TokenizerInfo } from "../resolve/tokenizer.js";
+import { analyzeChat, chatSection, type ChatInfo } from "../resolve/chat.js";
 import { readStage, stageSchema, trainSchema, checkDataFiles, trainElsewhere, type TrainInfo, type StageInfo } from "../resolve/train.js";
 import { pixelSettings, readPixels } from "../resolve/pixels.js";
 import { Coercer, int, LIMITS, oneOf, str, type Typed, type TypedCall } from "../resolve/types.js";
@@ -188,6 +189,7 @@ export class ModelAnalysis implements ModelScope {
       return { schema: k.settings, what: `the \`${kind}\` tokenizer` };
     }
     if (name === "train") return { schema: trainSchema, what: "`train`" };
+    if (name === "chat") return { schema: chatSection.settings, what: "`chat`" };
     const preset = this.presetOf(name, syn);
     if (preset === undefined) return null;
     if (preset) return { schema: preset.settings, what: `the \`${preset.name}\` ${name}` };
@@ -395,7 +397,7 @@ export class ModelAnalysis implements ModelScope {
       this.diags.push(
         diagnostic("E0307", r.span("vocab"), `decoder vocabulary ${vocab} does not match the tokenizer's ${tok.size} tokens`, {
           label: `should be ${tok.size}`,
-          related: [{ span: (tr.syntax.label ?? tr.syntax.name).span, label: `${tok.alphabet.length} characters + ${tok.specials.length} special token${tok.specials.length === 1 ? "" : "s"} = ${tok.size}` }],
+          related: [{ span: (tr.syntax.label ?? tr.syntax.name).span, label: tokenizerSizeLabel(tok) }],
           help: ["remove `vocab` (it defaults to `tokenizer.size`) or write `vocab: tokenizer.size`"],
         }),
       );
@@ -487,7 +489,8 @@ export class ModelAnalysis implements ModelScope {
     }
     const train = this.hasSection("train") ? this.train() : null;
     if (train) this.checkNeverTrained(train, modules);
-    return { name: this.name, file: this.syntax.file, span: this.syntax.name.span, tokenizer, modules, train, params: this.params, analysis: this };
+    const chat = analyzeChat(this, tokenizer, train);
+    return { name: this.name, file: this.syntax.file, span: this.syntax.name.span, tokenizer, chat, modules, train, params: this.params, analysis: this };
   }
 
   private checkNeverTrained(train: TrainInfo, modules: Partial<Record<ModuleName, ModuleResult>>): void {
@@ -511,6 +514,8 @@ export interface AnalyzedModel {
   file: string;
   span: Span;
   tokenizer: TokenizerInfo | null;
+  /** The `chat` section (null: none, or it failed). */
+  chat: ChatInfo | null;
   modules: Partial<Record<ModuleName, ModuleResult>>;
   train: TrainInfo | null;
   params: Param[];

@@ -24,7 +24,7 @@ export interface Batch {
   tokens: Int32Array;
   /** [B*T]: targets[b*T + i] = ids[i+1]; padId past the end. */
   targets: Int32Array;
-  /** [B*T]: 1 exactly where the target is a real token, 0 on padding. */
+  /** [B*T]: 1 exactly where the target is a real token (and, with a loss mask, one it marks), 0 on padding. */
   mask: Float32Array;
   B: number;
   T: number;
@@ -33,6 +33,12 @@ export interface Batch {
   /** The number of counted targets (the mask's sum). */
   count: number;
 }
+
+/**
+ * An example's token ids, or its ids with a loss mask: `lossMask[j]` is 1 when token j counts as a
+ * target (instruction data counts only the answers, runtime/chat.ts), 0 when it does not.
+ */
+export type BatchExample = Int32Array | { ids: Int32Array; lossMask?: ArrayLike<number> };
 
 export interface BatchOptions {
   /** The most text positions a row may have (the decoder's context less any image tokens). */
@@ -45,18 +51,24 @@ export interface BatchOptions {
  * inputs are ids[:-1] and its targets ids[1:], so text position i predicts ids[i+1] (with a
  * leading bos, the first position predicts the first character). Rows are padded to the longest
  * in the batch, at most `maxText`; longer examples keep their first `maxText` positions and are
- * counted in `truncated`. An example of fewer than 2 ids has no targets. T is at least 1.
+ * counted in `truncated`. An example of fewer than 2 ids has no targets. T is at least 1. An
+ * example with a `lossMask` counts only the targets it marks: the mask is padding AND its own.
  */
-export function makeBatch(examples: readonly Int32Array[], indices: ArrayLike<number>, options: BatchOptions): Batch {
+export function makeBatch(examples: readonly BatchExample[], indices: ArrayLike<number>, options: BatchOptions): Batch {
   const { maxText, padId } = options;
   if (!Number.isInteger(maxText) || maxText < 1) throw new RangeError(`makeBatch: maxText must be a positive integer, got ${maxText}`);
   const B = indices.length;
   const rows: Int32Array[] = [];
+  const masks: (ArrayLike<number> | undefined)[] = [];
   let longest = 0;
   let truncated = 0;
   for (let b = 0; b < B; b++) {
-    const ids = examples[indices[b]!];
-    if (ids === undefined) throw new RangeError(`makeBatch: no example ${indices[b]} (have ${examples.length})`);
+    const ex = examples[indices[b]!];
+    if (ex === undefined) throw new RangeError(`makeBatch: no example ${indices[b]} (have ${examples.length})`);
+    const ids = ex instanceof Int32Array ? ex : ex.ids;
+    const lossMask = ex instanceof Int32Array ? undefined : ex.lossMask;
+    if (lossMask !== undefined && lossMask.length !== ids.length) throw new RangeError(`makeBatch: example ${indices[b]} has ${ids.length} ids but a loss mask of ${lossMask.length}`);
+    masks.push(lossMask);
     const positions = Math.max(0, ids.length - 1);
     if (positions > maxText) truncated++;
     longest = Math.max(longest, Math.min(positions, maxText));
@@ -71,8 +83,19 @@ export function makeBatch(examples: readonly Int32Array[], indices: ArrayLike<nu
     const len = Math.min(Math.max(0, ids.length - 1), T);
     tokens.set(ids.subarray(0, len), b * T);
     targets.set(ids.subarray(1, len + 1), b * T);
-    mask.fill(1, b * T, b * T + len);
-    count += len;
+    const own = masks[b];
+    if (own === undefined) {
+      mask.fill(1, b * T, b * T + len);
+      count += len;
+    } else {
+      // Position i predicts token i + 1: it counts when that token does.
+      for (let i = 0; i < len; i++) {
+        if (own[i + 1]) {
+          mask[b * T + i] = 1;
+          count++;
+        }
+      }
+    }
   });
   return { tokens, targets, mask, B, T, truncated, count };
 }

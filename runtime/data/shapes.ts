@@ -69,7 +69,21 @@ export interface ShapesOptions {
   split?: number;
   /** Fraction of the training images drawn in greyscale with colourless captions (default 0; see GREY). */
   grey?: number;
+  /** Which combinations only validation sees (default "pairs"; see HELD_OUT and HELD_OUT_TRIPLES). */
+  heldOut?: HeldOutKind;
 }
+
+/**
+ * What the novel validation images hold that training never shows:
+ * - `pairs`: a (shape, colour) pairing (HELD_OUT): green circles, yellow squares, red triangles never
+ *   appear in training at any size. For green, circle against square is then a distinction training
+ *   never asks for, which makes this a test of systematic generalisation (CLEVR CoGenT's kind).
+ * - `triples`: a (size, colour, shape) description (HELD_OUT_TRIPLES), whose every pair is seen:
+ *   large green circles never appear in training, but small green circles, large green squares and
+ *   large circles of other colours do (novel compositions of seen pairs).
+ */
+export type HeldOutKind = "pairs" | "triples";
+export const HELD_OUT_KINDS: readonly HeldOutKind[] = ["pairs", "triples"];
 
 /** The (shape, colour) combinations seen only in validation: each shape once, three colours. */
 export const HELD_OUT: readonly (readonly [Shape, Colour])[] = [
@@ -78,7 +92,19 @@ export const HELD_OUT: readonly (readonly [Shape, Colour])[] = [
   ["triangle", "red"],
 ];
 
-export function isHeldOut(o: { shape: Shape; colour: Colour }): boolean {
+/** The (size, colour, shape) descriptions seen only in validation under `triples`: one per colour,
+ * every shape, both sizes, and no (size, shape) twice but the circles; every pair of their
+ * attributes appears in training. */
+export const HELD_OUT_TRIPLES: readonly (readonly [Size, Colour, Shape])[] = [
+  ["large", "green", "circle"],
+  ["small", "yellow", "square"],
+  ["large", "red", "triangle"],
+  ["small", "blue", "circle"],
+];
+
+/** Whether an object is one training never shows (`kind`: default "pairs"). */
+export function isHeldOut(o: { shape: Shape; colour: Colour; size?: Size }, kind: HeldOutKind = "pairs"): boolean {
+  if (kind === "triples") return HELD_OUT_TRIPLES.some(([z, c, s]) => z === o.size && c === o.colour && s === o.shape);
   return HELD_OUT.some(([s, c]) => s === o.shape && c === o.colour);
 }
 
@@ -155,15 +181,28 @@ interface Placed {
 
 const ALL_COMBOS = SHAPES.flatMap((shape) => COLOURS.map((colour) => ({ shape, colour })));
 const SEEN_COMBOS = ALL_COMBOS.filter((c) => !isHeldOut(c));
+const ALL_TRIPLES = ALL_COMBOS.flatMap((c) => SIZES.map((size) => ({ ...c, size })));
+const SEEN_TRIPLES = ALL_TRIPLES.filter((t) => !isHeldOut(t, "triples"));
 
-type Role = { kind: "train" } | { kind: "ordinary" } | { kind: "novel"; forced: readonly [Shape, Colour] };
+/** The held-out object a novel image is forced to contain, by kind. */
+type Forced = { shape: Shape; colour: Colour; size?: Size };
+type Role = { kind: "train" } | { kind: "ordinary" } | { kind: "novel"; forced: Forced };
+
+function forcedFor(kind: HeldOutKind, k: number): Forced {
+  if (kind === "triples") {
+    const [size, colour, shape] = HELD_OUT_TRIPLES[k % HELD_OUT_TRIPLES.length]!;
+    return { shape, colour, size };
+  }
+  const [shape, colour] = HELD_OUT[k % HELD_OUT.length]!;
+  return { shape, colour };
+}
 
 function pick<T>(u: () => number, xs: readonly T[]): T {
   return xs[Math.min(xs.length - 1, Math.floor(u() * xs.length))]!;
 }
 
 /** The scene of image `index` and where its objects go; a function of (seed, index, role) only. */
-function layout(seed: number, index: number, role: Role): Placed[] {
+function layout(seed: number, index: number, role: Role, heldOut: HeldOutKind): Placed[] {
   const u = uniform01(streamSeed(seed, `shapes/scene/${index}`));
   const count = u() < 0.5 ? 1 : 2;
   const free = [...POSITIONS];
@@ -172,9 +211,17 @@ function layout(seed: number, index: number, role: Role): Placed[] {
   const forcedAt = role.kind === "novel" ? Math.floor(u() * count) % count : -1;
   const placed: Placed[] = positions.map((position, k) => {
     let combo: { shape: Shape; colour: Colour };
-    if (k === forcedAt && role.kind === "novel") combo = { shape: role.forced[0], colour: role.forced[1] };
-    else combo = pick(u, role.kind === "novel" ? ALL_COMBOS : SEEN_COMBOS);
-    const size = pick(u, SIZES);
+    let size: Size;
+    if (heldOut === "pairs") {
+      // (The draws of the original generator, unchanged: the same seed gives the same set.)
+      if (k === forcedAt && role.kind === "novel") combo = { shape: role.forced.shape, colour: role.forced.colour };
+      else combo = pick(u, role.kind === "novel" ? ALL_COMBOS : SEEN_COMBOS);
+      size = pick(u, SIZES);
+    } else {
+      const t = k === forcedAt && role.kind === "novel" ? (role.forced as Required<Forced>) : pick(u, role.kind === "novel" ? ALL_TRIPLES : SEEN_TRIPLES);
+      combo = { shape: t.shape, colour: t.colour };
+      size = t.size;
+    }
     const j = (a: number) => (2 * u() - 1) * a;
     const r = HALF_EXTENT[size] * (1 + j(SCALE_JITTER));
     const cx = slotCentre(position) + j(OFFSET_JITTER);
@@ -257,14 +304,16 @@ export function generateShapes(opts: ShapesOptions): ShapesSplit {
   const greyFraction = opts.grey ?? 0;
   if (!(greyFraction >= 0 && greyFraction <= 1)) throw new RangeError(`shapes: grey must be in [0, 1], got ${greyFraction}`);
 
+  const heldOut = opts.heldOut ?? "pairs";
+  if (!HELD_OUT_KINDS.includes(heldOut)) throw new RangeError(`shapes: heldOut must be one of ${HELD_OUT_KINDS.join(", ")}, got ${heldOut}`);
   const rank = new Map(validationIndices(images, split, seed).map((index, k) => [index, k]));
   const train: Example[] = [];
   const validation: Example[] = [];
   for (let index = 0; index < images; index++) {
     const k = rank.get(index);
     const role: Role =
-      k === undefined ? { kind: "train" } : k % 2 === 0 ? { kind: "novel", forced: HELD_OUT[(k / 2) % HELD_OUT.length]! } : { kind: "ordinary" };
-    const placed = layout(seed, index, role);
+      k === undefined ? { kind: "train" } : k % 2 === 0 ? { kind: "novel", forced: forcedFor(heldOut, k / 2) } : { kind: "ordinary" };
+    const placed = layout(seed, index, role, heldOut);
     const scene: Scene = { objects: placed.map((p) => ({ ...p.object })) };
     // Its own stream, drawn for every image, so `grey` changes which images are grey and nothing else.
     const grey = k === undefined && uniform01(streamSeed(seed, `shapes/grey/${index}`))() < greyFraction;

@@ -1,13 +1,16 @@
-// Exact-match caption accuracy: a prediction counts only when it is the reference caption
-// character for character (no normalisation: the shapes captions are lowercase words and single
-// spaces, and the model must produce them exactly). Counted overall and per group (for shapes:
+// Exact-match caption accuracy: a prediction counts only when it is one of the image's reference
+// captions character for character (no normalisation: the shapes captions are lowercase words and
+// single spaces, and the model must produce them exactly). Counted overall and per group (for shapes:
 // `novel`, the validation images holding a (shape, colour) pairing never seen in training, and
 // `ordinary`), next to the majority-caption baseline: the most frequent training caption given
 // as the answer for every image. No tfjs here.
 
 export interface Scored {
   id: string;
+  /** The first reference (the one shown in messages). */
   reference: string;
+  /** Every reference caption of the image. */
+  references: string[];
   prediction: string;
   /** A subset the example belongs to (e.g. `novel`), or null. */
   group: string | null;
@@ -47,12 +50,27 @@ export function majorityCaption(captions: Iterable<string>): string {
   return best;
 }
 
+export interface Prediction {
+  id: string;
+  /** The image's reference captions (at least one). */
+  references: readonly string[];
+  prediction: string;
+  group?: string | null;
+}
+
 /**
- * Scores predictions against references, and the majority caption of `trainCaptions` against
- * the same references.
+ * Scores predictions against their references, and the majority caption of `trainCaptions`
+ * against the same references.
  */
-export function exactMatch(examples: readonly { id: string; reference: string; prediction: string; group?: string | null }[], trainCaptions: Iterable<string>): ExactMatch {
-  const scored: Scored[] = examples.map((e) => ({ id: e.id, reference: e.reference, prediction: e.prediction, group: e.group ?? null, correct: e.prediction === e.reference }));
+export function exactMatch(examples: readonly Prediction[], trainCaptions: Iterable<string>): ExactMatch {
+  const scored: Scored[] = examples.map((e) => ({
+    id: e.id,
+    reference: e.references[0] ?? "",
+    references: [...e.references],
+    prediction: e.prediction,
+    group: e.group ?? null,
+    correct: e.references.includes(e.prediction),
+  }));
   const groups: Record<string, Rate> = {};
   for (const s of scored) {
     if (s.group === null) continue;
@@ -60,7 +78,7 @@ export function exactMatch(examples: readonly { id: string; reference: string; p
     groups[s.group] = rate(g.correct + (s.correct ? 1 : 0), g.count + 1);
   }
   const caption = majorityCaption(trainCaptions);
-  const hits = scored.filter((s) => s.reference === caption).length;
+  const hits = scored.filter((s) => s.references.includes(caption)).length;
   return {
     overall: rate(scored.filter((s) => s.correct).length, scored.length),
     groups,

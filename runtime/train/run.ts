@@ -1,6 +1,6 @@
 // `train(spec, options)`: a run from a spec to its final weights, in a run folder:
 //   RUN/ir.json              the resolved IR (paths relative to RUN), as trained
-//   RUN/tokenizer.json       the tokenizer
+//   RUN/tokenizer.json       the tokenizer (tokenizers/load.ts; hf/bpe: and tokenizer_config.json)
 //   RUN/metrics.jsonl        a line per step and per evaluation (metrics.ts)
 //   RUN/checkpoints/NAME/    weights, optimizer state, state.json, manifest (checkpoint.ts)
 //   RUN/weights.safetensors  the final weights (after the last stage, or at --max-steps)
@@ -20,7 +20,8 @@ import type { SourceFile } from "../../compiler/source.js";
 import { BackendError, backendRequest, initBackend, type BackendRequest } from "../backend.js";
 import { irParams, Model } from "../model.js";
 import { decodeSafetensors } from "../safetensors.js";
-import { CharTokenizer } from "../tokenizer.js";
+import { TokenizerFormatError, type Tokenizer } from "../tokenizer.js";
+import { prepareRunTokenizer, TOKENIZER_FILES } from "../tokenizers/load.js";
 import { assignValues, loadWeightsFile, saveWeights, WeightsFailure } from "../weights.js";
 import { listCheckpoints, readCheckpointFile, verifyCheckpoint } from "./checkpoint.js";
 import { compileRunSpec } from "./compile-spec.js";
@@ -29,6 +30,8 @@ import type { TrainEvent } from "./events.js";
 import { Metrics } from "./metrics.js";
 import { decodeState, type RunState } from "./state.js";
 import { Diverged, runStages } from "./trainer.js";
+import { reportAtEnd } from "../report/report.js";
+import { CurvesWatcher } from "../report/watch.js";
 
 export interface TrainOptions {
   /** The run folder (default: runs/<model name>, relative to the working directory). */
@@ -49,6 +52,8 @@ export interface TrainOptions {
   shouldStop?: () => boolean;
   /** Where the backend's one line goes (default: an event of type `note`). */
   log?: (line: string) => void;
+  /** RUN/curves/ redrawn at every evaluation, RUN/report.html written at the end (default true). */
+  report?: boolean;
 }
 
 interface Common {
@@ -74,10 +79,15 @@ export type TrainResult = Common &
   );
 
 /** The files vlmc writes in a run folder (what --force removes). */
-const RUN_FILES = ["checkpoints", "metrics.jsonl", "weights.safetensors", "done.json", "ir.json", "tokenizer.json"];
+const RUN_FILES = ["checkpoints", "metrics.jsonl", "weights.safetensors", "done.json", "ir.json", "curves", "report.html", ...TOKENIZER_FILES];
 
 export async function train(specPath: string, options: TrainOptions = {}): Promise<TrainResult> {
-  const emit = options.onEvent ?? (() => {});
+  // RUN/curves/ follows the evaluations (runtime/report/watch.ts) once the run folder exists.
+  let curves: CurvesWatcher | null = null;
+  const emit = (e: TrainEvent) => {
+    options.onEvent?.(e);
+    curves?.handle(e);
+  };
   const note = (message: string) => emit({ type: "note", message });
   let spec;
   try {
@@ -128,6 +138,8 @@ export async function train(specPath: string, options: TrainOptions = {}): Promi
   }
 
   const runIr = rebaseIr(ir, process.cwd(), runDir);
+  // An `hf` tokenizer's file is copied into the run (same bytes, same sha256): the run's IR names the copy.
+  if (runIr.tokenizer?.kind === "hf") runIr.tokenizer.file = "tokenizer.json";
   if (existing && options.resume) {
     let stored: Ir | null = null;
     try {
@@ -139,9 +151,16 @@ export async function train(specPath: string, options: TrainOptions = {}): Promi
     if (diff) return fail(`cannot resume ${runDir}: the spec (with --set) is not the one the run was started with (${diff}); give the same spec and --set, or train into a new --out folder`, true);
   }
   mkdirSync(runDir, { recursive: true });
+  if (options.report !== false) curves = new CurvesWatcher(runDir, note);
   writeFileAtomic(irFile, irToJson(runIr));
-  const tokenizer = CharTokenizer.fromIr(ir.tokenizer);
-  writeFileAtomic(join(runDir, "tokenizer.json"), `${JSON.stringify(tokenizer.toJSON(), null, 2)}\n`);
+  // The tokenizer (a `bpe` one trained here, on the training side of train.data), saved in the run.
+  let tokenizer: Tokenizer;
+  try {
+    tokenizer = await prepareRunTokenizer(ir, { baseDir: process.cwd(), runDir, resume: existing && !!options.resume, note });
+  } catch (err) {
+    if (err instanceof TokenizerFormatError || err instanceof DataError) return fail(err.message);
+    throw err;
+  }
 
   const model = Model.create(tf, ir, ir.train.seed);
   try {
@@ -199,7 +218,7 @@ export async function train(specPath: string, options: TrainOptions = {}): Promi
       let d = loaded.get(key);
       if (!d) {
         d = loadStageData(stage.data, ir, tokenizer, { baseDir: process.cwd(), split: ir.train!.split, seed: ir.train!.seed }).then((sd) => {
-          if (sd.problems.length) note(`${sd.describe}: ${sd.problems.length} row${sd.problems.length === 1 ? "" : "s"} left out, the first: ${sd.problems[0]}`);
+          if (sd.problems.length) note(`${sd.describe}: ${sd.problems.length} row${sd.problems.length === 1 ? "" : "s"} left out: ${sd.problems.slice(0, 5).join("; ")}${sd.problems.length > 5 ? "; ..." : ""}`);
           return sd;
         });
         loaded.set(key, d);
@@ -209,6 +228,9 @@ export async function train(specPath: string, options: TrainOptions = {}): Promi
 
     let end;
     try {
+      // Every stage's data is read (and its images decoded) before the first step: a missing file
+      // or a corrupt image of a later stage stops the run now, not an hour in.
+      for (const s of ir.train.stages) await data(s);
       end = await runStages({
         tf,
         ir,
@@ -239,8 +261,10 @@ export async function train(specPath: string, options: TrainOptions = {}): Promi
       const done = { model: ir.model, hash: ir.hash, steps: end.globalStep, stages: ir.train.stages.map((s) => s.name), weights: "weights.safetensors", last_eval: end.lastEval };
       writeFileAtomic(join(runDir, "done.json"), `${JSON.stringify(done, null, 2)}\n`);
     }
+    if (options.report !== false && weights) await reportAtEnd(runDir, tf, model, note);
     return { status: end.status, runDir, globalStep: end.globalStep, weights, checkpoint: end.checkpoint, lastEval: end.lastEval, diagnostics, sources };
   } finally {
+    await curves?.finish();
     model.dispose();
   }
 }

@@ -17,6 +17,7 @@ import type { Tf } from "../../compiler/layers/ops.js";
 import type { Ir, IrStage } from "../../compiler/ir/types.js";
 import { BatchStream, makeBatch } from "../data/batches.js";
 import { irParams, type Model } from "../model.js";
+import { teacherForcedLoss } from "../eval/loss.js";
 import { decodeSafetensors } from "../safetensors.js";
 import { encodeWeights } from "../weights.js";
 import { checkpointName, pruneCheckpoints, writeCheckpoint } from "./checkpoint.js";
@@ -231,7 +232,7 @@ interface Prepared {
 
 async function prepare(tf: Tf, data: StageData, examples: readonly Example[]): Promise<Prepared> {
   const batch = makeBatch(
-    examples.map((e) => e.ids),
+    examples, // their ids, and the loss masks of instruction data
     Array.from(examples, (_, i) => i),
     { maxText: data.maxText, padId: data.padId },
   );
@@ -290,18 +291,6 @@ async function step(tf: Tf, model: Model, data: StageData, examples: readonly Ex
 
 /** Mean loss over the counted positions of `examples` (training off); null when there are none. */
 async function evaluateLoss(tf: Tf, model: Model, data: StageData, examples: readonly Example[], micro: number): Promise<{ loss: number; perplexity: number; examples: number } | null> {
-  let sum = 0;
-  let count = 0;
-  for (const c of chunks(examples, micro)) {
-    const p = await prepare(tf, data, c);
-    try {
-      const l = tf.tidy(() => model.loss(model.forward(p.images, p.tokens, { training: false }), p.targets, p.mask));
-      sum += l.dataSync()[0]! * p.count;
-      count += p.count;
-      l.dispose();
-    } finally {
-      release(tf, p);
-    }
-  }
-  return count === 0 ? null : { loss: sum / count, perplexity: Math.exp(sum / count), examples: examples.length };
+  const r = await teacherForcedLoss(tf, model, data, examples, micro);
+  return r && { loss: r.loss, perplexity: r.perplexity, examples: r.examples };
 }

@@ -1,0 +1,43 @@
+// The `shapes(images:, size:, seed:)` source: generated pictures (runtime/data/shapes.ts), which
+// keeps the generator's own split, whose validation side holds (shape, colour) combinations never
+// seen in training. Its captions come from the generator, so one the tokenizer cannot encode is a
+// spec mismatch and always fatal, whatever `bad_rows` would say for a file.
+import { resizeImage, type RgbImage } from "../images.js";
+import { generateShapes, type HeldOutKind } from "../shapes.js";
+import { DataError, normalizePixels, type Example, type SourceLoader } from "./common.js";
+
+export const loadShapes: SourceLoader = async (ctx) => {
+  const { call, size, policy } = ctx;
+  const data = generateShapes({ images: call.images as number, size: call.size as number, seed: call.seed as number, split: ctx.split, heldOut: (call.held_out as HeldOutKind | undefined) ?? "pairs" });
+  const rendered = new Map<string, Uint8Array>();
+  const byId = new Map([...data.train, ...data.validation].map((e) => [e.id, e]));
+  const toExample = (e: (typeof data.train)[number]): Example => {
+    const r = ctx.tokenizer.encode(e.caption);
+    if (!r.ok) throw new DataError(`shapes image ${e.index}: ${r.error.message}; the spec's tokenizer must cover the data (add the character to \`alphabet\`, or add \`unk\` to \`specials\`)`);
+    return { image: e.id, text: e.caption, ids: r.ids };
+  };
+  return {
+    describe: ctx.describe,
+    train: data.train.map(toExample),
+    validation: data.validation.map(toExample),
+    problems: [],
+    images: true,
+    maxText: ctx.maxText,
+    padId: ctx.padId,
+    imageSize: size,
+    pixels: async (examples) => {
+      const parts: Uint8Array[] = [];
+      for (const ex of examples) {
+        let px = rendered.get(ex.image!);
+        if (!px) {
+          const e = byId.get(ex.image!)!;
+          const img: RgbImage = { width: e.size, height: e.size, channels: 3, data: e.image() };
+          px = e.size === size!.width && e.size === size!.height ? img.data : (await resizeImage(img, size!, policy!.resize)).data;
+          rendered.set(ex.image!, px);
+        }
+        parts.push(px);
+      }
+      return normalizePixels(parts, policy!);
+    },
+  };
+};
