@@ -94,7 +94,8 @@ test("the addon's GEMM matches a float64 reference: every ISA, transpose, batch 
   assert.ok(isas.includes("generic"), "the portable kernel is always there");
   assert.ok(isas.includes(best), `the kernel chosen at load (${best}) is available`);
   const r = rng(7);
-  const sizes: [number, number, number][] = [[1, 1, 1], [3, 17, 5], [17, 65, 129], [65, 3, 300], [129, 33, 17], [4, 5, 0], [150, 131, 260]];
+  // Up to 4 rows take the unpacked path (split over threads from a few columns' worth of work up).
+  const sizes: [number, number, number][] = [[1, 1, 1], [3, 17, 5], [17, 65, 129], [65, 3, 300], [129, 33, 17], [4, 5, 0], [150, 131, 260], [1, 700, 300], [2, 1100, 260], [4, 257, 129], [5, 300, 40]];
   try {
     for (const isa of isas) {
       addon.setIsa(isa);

@@ -26,13 +26,20 @@ export function linear(tf: Tf, x: Tensor, w: Tensor, b?: Tensor): Tensor {
   const inW = w.shape[0]!;
   const outW = w.shape[1]!;
   const lead = x.shape.slice(0, -1);
-  const x2 = x.reshape([-1, inW]) as tfjs.Tensor2D;
-  // Outside a gradient tape (evaluation, generation) the custom gradient only costs: a decoding
-  // step of a 6-layer decoder runs ~50 of these on one row, where per-op overhead is the time.
+  // Outside a gradient tape (evaluation, generation) the custom gradient only costs, and so do the
+  // reshapes around tf.matMul/tf.fused.matMul (five per product): a cached decoding step of a
+  // 6-layer decoder is ~40 of these on one row, where per-op overhead is the time. One kernel call
+  // on [1, rows, in] x [1, in, out] with the bias in its epilogue (batch 1: tfjs-wasm 4.22's
+  // _FusedMatMul adds a bias wrongly to batched products) gives the same numbers.
   if (!tf.engine().isTapeOn()) {
-    const y = b ? tf.fused.matMul({ a: x2, b: w as tfjs.Tensor2D, bias: b }) : tf.matMul(x2, w as tfjs.Tensor2D);
-    return y.reshape([...lead, outW]);
+    const one = x.rank === 3 && x.shape[0] === 1;
+    const a = one ? x : x.reshape([1, -1, inW]);
+    const inputs: Record<string, Tensor> = { a, b: w.reshape([1, inW, outW]) };
+    if (b) inputs.bias = b;
+    const y = tf.engine().runKernel("_FusedMatMul", inputs as tfjs.NamedTensorMap, { transposeA: false, transposeB: false, activation: "linear", leakyreluAlpha: 0.2 } as unknown as tfjs.NamedAttrMap) as Tensor;
+    return one ? y : y.reshape([...lead, outW]);
   }
+  const x2 = x.reshape([-1, inW]) as tfjs.Tensor2D;
   const f = tf.customGrad(((xx: tfjs.Tensor2D, ww: tfjs.Tensor2D, save: tfjs.GradSaveFunc) => {
     save([xx, ww]);
     return {

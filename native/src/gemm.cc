@@ -261,6 +261,46 @@ void parallel(const Gemm& g, const MicroKernel& uk, int64_t bi) {
   }
 }
 
+/** Products of at most this many rows skip packing (small_rows). */
+constexpr int64_t SMALL_M = 4;
+
+/**
+ * C[i0:i0+mb...] for a product of at most SMALL_M rows (a decoding step's one position per row):
+ * packing B would cost more than the product, which only streams B once, so each task reads its
+ * columns of B straight and keeps all the rows' sums for them in `acc`. Columns [j0, j1).
+ */
+void small_rows(const Gemm& g, const Mats& x, int64_t j0, int64_t j1) {
+  const int64_t m = g.m, k = g.k, n = g.n;
+  float acc[SMALL_M][256];
+  for (int64_t c0 = j0; c0 < j1; c0 += 256) {
+    const int64_t cw = std::min<int64_t>(256, j1 - c0);
+    for (int64_t i = 0; i < m; ++i) std::memset(acc[i], 0, sizeof(float) * cw);
+    if (!g.transB) {
+      // B is [k, n]: row p of B, once, for every row of A.
+      for (int64_t p = 0; p < k; ++p) {
+        const float* brow = x.b + p * n + c0;
+        for (int64_t i = 0; i < m; ++i) {
+          const float ai = g.transA ? x.a[p * m + i] : x.a[i * k + p];
+          float* out = acc[i];
+          for (int64_t j = 0; j < cw; ++j) out[j] += ai * brow[j];
+        }
+      }
+    } else {
+      // B is [n, k]: each output is a dot product of A's row with B's row j.
+      for (int64_t j = 0; j < cw; ++j) {
+        const float* bcol = x.b + (c0 + j) * k;
+        for (int64_t i = 0; i < m; ++i) {
+          float sum = 0.f;
+          for (int64_t p = 0; p < k; ++p) sum += (g.transA ? x.a[p * m + i] : x.a[i * k + p]) * bcol[p];
+          acc[i][j] = sum;
+        }
+      }
+    }
+    for (int64_t i = 0; i < m; ++i) std::memcpy(x.c + i * n + c0, acc[i], sizeof(float) * cw);
+  }
+  epilogue(g, x.c, 0, m, j0, j1 - j0);
+}
+
 }  // namespace
 
 void sgemm(const Gemm& g) {
@@ -270,6 +310,22 @@ void sgemm(const Gemm& g) {
       float* c = g.c + bi * g.m * g.n;
       std::memset(c, 0, sizeof(float) * g.m * g.n);
       epilogue(g, c, 0, g.m, 0, g.n);
+    }
+    return;
+  }
+  if (g.m <= SMALL_M) {
+    // Split the columns over the threads when there is enough to share, in whole cache lines.
+    const int64_t per = std::max<int64_t>(64, (g.n / (2 * num_threads()) + 15) / 16 * 16);
+    const int64_t chunks = (g.n + per - 1) / per;
+    for (int64_t bi = 0; bi < g.batch; ++bi) {
+      const Mats x = mats(g, bi);
+      if (chunks == 1 || static_cast<double>(g.m) * g.n * g.k < MIN_FLOPS_PER_CHUNK) {
+        small_rows(g, x, 0, g.n);
+      } else {
+        parallel_for(chunks, 1, [&](int64_t begin, int64_t end) {
+          for (int64_t c = begin; c < end; ++c) small_rows(g, x, c * per, std::min(g.n, (c + 1) * per));
+        });
+      }
     }
     return;
   }
