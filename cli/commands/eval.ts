@@ -11,11 +11,14 @@
 // Exit codes: 0 evaluated, 1 the run's files do not fit together (an invalid ir.json, weights of
 // another model) or the data has nothing usable, 2 bad command line, a missing or unreadable run
 // folder or file, or a backend that cannot start.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { BackendError, backendRequest, initBackend, type BackendRequest } from "../../runtime/backend.js";
 import { checkEvalFile, EvalDataError } from "../../runtime/eval/data.js";
 import type { Rate } from "../../runtime/eval/exact-match.js";
 import { evalDocument, evalKey, recordEvaluation, type EvalDocument } from "../../runtime/eval/results.js";
+import { writeReport } from "../../runtime/report/report.js";
 import { evaluateRun, readRun, RunError, SPLITS, type EvalResult, type SplitName } from "../../runtime/eval/run.js";
 import { answerJson, answerReport, evaluateAnswers, isChatData } from "../../runtime/eval/answers.js";
 import type { Io } from "../main.js";
@@ -110,6 +113,31 @@ export async function runEval(dirArg: string | undefined, opts: EvalCliOptions, 
     }
     throw err;
   }
+  /**
+   * Records a result in DIR/eval.json, and redraws DIR/report.html (when the run has one) so the
+   * report shows it. The evaluation itself succeeded: a read-only run folder or a report that
+   * cannot be drawn costs a warning, not the result.
+   */
+  const runDir = run.dir;
+  const record = async (doc: object): Promise<string | null> => {
+    const key = evalKey(runDir, { split: opts.split ?? "validation", ...(opts.data !== undefined ? { data: opts.data } : {}), ...(opts.checkpoint !== undefined ? { checkpoint: opts.checkpoint, weights: run!.weights } : {}), ...(opts.limit !== undefined ? { limit: opts.limit } : {}) });
+    try {
+      const note = recordEvaluation(runDir, key, doc);
+      if (note) io.stderr(`vlmc: warning: ${note}\n`);
+    } catch (err) {
+      io.stderr(`vlmc: warning: could not write ${displayPath(`${runDir}/eval.json`)}: ${(err as Error).message}\n`);
+      return null;
+    }
+    if (existsSync(join(runDir, "report.html"))) {
+      try {
+        const r = await writeReport(runDir, { tf: backend.tf });
+        for (const w of r.warnings) io.stderr(`vlmc: warning: report: ${w}\n`);
+      } catch (err) {
+        io.stderr(`vlmc: warning: could not redraw ${displayPath(`${runDir}/report.html`)}: ${(err as Error).message}\n`);
+      }
+    }
+    return `${displayPath(`${runDir}/eval.json`)} ("${key}")`;
+  };
   // Questions and answers (instruct, conversations): each answer generated after its prompt and
   // scored per question type (runtime/eval/answers.ts).
   if (isChatData(run) && opts.data === undefined) {
@@ -125,7 +153,9 @@ export async function runEval(dirArg: string | undefined, opts: EvalCliOptions, 
       if (err instanceof RunError) return fail(err);
       throw err;
     }
-    const out = json ? JSON.stringify(answerJson(answers, displayPath(run.weights)), null, 2) : answerReport(answers, { dir: displayPath(run.dir), weights: displayPath(run.weights) }, opts.mistakes).join("\n");
+    const answerDoc = answerJson(answers, displayPath(run.weights));
+    const savedAs = opts.save ? await record(answerDoc) : null;
+    const out = json ? JSON.stringify(answerDoc, null, 2) : [...answerReport(answers, { dir: displayPath(run.dir), weights: displayPath(run.weights) }, opts.mistakes), ...(savedAs ? [`recorded in ${savedAs}`] : [])].join("\n");
     io.stdout(`${out}\n`);
     return EXIT_OK;
   }
@@ -149,18 +179,7 @@ export async function runEval(dirArg: string | undefined, opts: EvalCliOptions, 
   if (result.skipped.length > 5) io.stderr(`vlmc: warning: ${result.skipped.length - 5} more rows skipped\n`);
 
   const doc = evalDocument(result, displayPath(run.weights));
-  let saved: string | null = null;
-  if (opts.save) {
-    const key = evalKey(run.dir, { split: opts.split ?? "validation", ...(opts.data !== undefined ? { data: opts.data } : {}), ...(opts.checkpoint !== undefined ? { checkpoint: opts.checkpoint, weights: run.weights } : {}), ...(opts.limit !== undefined ? { limit: opts.limit } : {}) });
-    try {
-      const note = recordEvaluation(run.dir, key, doc);
-      if (note) io.stderr(`vlmc: warning: ${note}\n`);
-      saved = `${displayPath(`${run.dir}/eval.json`)} ("${key}")`;
-    } catch (err) {
-      // The evaluation itself succeeded: a read-only run folder costs the record, not the result.
-      io.stderr(`vlmc: warning: could not write ${displayPath(`${run.dir}/eval.json`)}: ${(err as Error).message}\n`);
-    }
-  }
+  const saved = opts.save ? await record(doc) : null;
   if (json) {
     io.stdout(`${JSON.stringify(doc, null, 2)}\n`);
     return EXIT_OK;

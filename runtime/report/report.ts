@@ -242,7 +242,7 @@ function readEvalJson(dir: string, warnings: string[]): Record<string, unknown> 
   return null;
 }
 
-const EVAL_HEAD = ["evaluation", "images", "loss", "perplexity", "exact match", "BLEU-4", "CIDEr-D", "baseline exact match", "evaluated at"];
+const EVAL_HEAD = ["evaluation", "images / questions", "loss", "perplexity", "exact match / answer accuracy", "BLEU-4", "CIDEr-D", "baseline", "evaluated at"];
 
 /**
  * eval.json's evaluations as rows of EVAL_HEAD: one per evaluation (`{"evaluations": {KEY:
@@ -256,24 +256,28 @@ export function evalRows(doc: Record<string, unknown>): string[][] {
     const r = x as { correct?: unknown; count?: unknown; rate?: unknown } | null;
     return r && typeof r === "object" && typeof r.rate === "number" && typeof r.correct === "number" && typeof r.count === "number" ? `${r.correct}/${r.count} = ${(100 * r.rate).toFixed(1)}%` : "";
   };
+  const field = (x: unknown, k: string): unknown => (x && typeof x === "object" ? (x as Record<string, unknown>)[k] : undefined);
+  // Captions' documents carry `exact_match`; question/answer ones (runtime/eval/answers.ts)
+  // `answer_accuracy` {overall, types} and `baseline` {overall, types}, one row per type.
   const row = (key: string, d: Record<string, unknown>, top: boolean) => [
     key,
-    num(d.examples),
+    num(d.examples ?? d.questions),
     num(d.loss),
     num(d.perplexity, 3),
-    rate(d.exact_match),
+    rate(d.exact_match) || rate(field(d.answer_accuracy, "overall")) || rate(d.accuracy),
     num(d.bleu4),
     num(d.cider_d),
-    top ? rate(d.baseline) : "",
+    top ? rate(d.baseline) || rate(field(d.baseline, "overall")) : "",
     top && typeof d.evaluated_at === "string" ? d.evaluated_at : "",
   ];
   const rows: string[][] = [];
+  const sub = (x: unknown): [string, Record<string, unknown>][] => (x && typeof x === "object" && !Array.isArray(x) ? Object.entries(x as Record<string, unknown>).filter((e): e is [string, Record<string, unknown>] => !!e[1] && typeof e[1] === "object") : []);
   for (const [key, v] of Object.entries(evaluations)) {
     if (!v || typeof v !== "object" || Array.isArray(v)) continue;
     const d = v as Record<string, unknown>;
     rows.push(row(key, d, true));
-    if (d.groups && typeof d.groups === "object" && !Array.isArray(d.groups))
-      for (const [g, gv] of Object.entries(d.groups as Record<string, unknown>)) if (gv && typeof gv === "object") rows.push(row(`${key} / ${g}`, gv as Record<string, unknown>, false));
+    for (const [g, gv] of sub(d.groups)) rows.push(row(`${key} / ${g}`, "rate" in gv ? { accuracy: gv } : gv, false));
+    for (const [t, tv] of sub(field(d.answer_accuracy, "types"))) rows.push(row(`${key} / ${t}`, { accuracy: tv }, false));
   }
   return rows;
 }
