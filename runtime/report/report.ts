@@ -79,6 +79,8 @@ export interface Sample {
   /** Every caption of the image in the split (captions data may have several). */
   references: string[];
   generated: string;
+  /** Where the image comes from: the validation split, or the training split of a run without one. */
+  split: "validation" | "training";
   /** The image as the encoder sees it (resized), as a PNG. */
   png: Uint8Array;
   width: number;
@@ -182,10 +184,13 @@ export async function captionSamples(tf: Tf, dir: string, n: number, trained?: M
   const call = train.stages.at(-1)?.data ?? train.data;
   const data = await loadStageData(call, ir, tokenizer, { baseDir: run.dir, split: train.split, seed: train.seed });
   if (!data.images) throw new DataError(`${data.describe} has no images: there is nothing to caption`);
-  // The first n images, each with all its captions (as `vlmc eval` scores them).
+  if (data.train.some((e) => e.qa)) throw new DataError(`${data.describe} is questions and answers, not captions: \`vlmc eval\` scores its answers per question type`);
+  // The first n images, each with all its captions (as `vlmc eval` scores them); a run trained
+  // without a validation split (a set to memorise) shows its training images.
+  const split = data.validation.length > 0 ? "validation" : "training";
   const refs = new Map<string, string[]>();
   const chosen: typeof data.validation = [];
-  for (const e of data.validation) {
+  for (const e of split === "validation" ? data.validation : data.train) {
     const r = refs.get(e.image!);
     if (r) r.push(e.text);
     else if (chosen.length < n) {
@@ -193,7 +198,7 @@ export async function captionSamples(tf: Tf, dir: string, n: number, trained?: M
       chosen.push(e);
     }
   }
-  if (chosen.length === 0) throw new DataError(`the validation split of ${data.describe} is empty`);
+  if (chosen.length === 0) throw new DataError(`${data.describe} has no examples`);
   const size = data.imageSize!;
   const pixels = await data.pixels(chosen);
   const model = trained ?? Model.create(tf, ir, 0);
@@ -223,7 +228,7 @@ export async function captionSamples(tf: Tf, dir: string, n: number, trained?: M
       bytes[i] = Math.max(0, Math.min(255, Math.round((pixels[k * per + i]! * policy.std[c]! + policy.mean[c]!) * 255)));
     }
     const png = await sharp(bytes, { raw: { width: size.width, height: size.height, channels: 3 } }).png().toBuffer();
-    out.push({ id: chosen[k]!.image!, references: refs.get(chosen[k]!.image!)!, generated: generated[k]!, png, width: size.width, height: size.height });
+    out.push({ id: chosen[k]!.image!, references: refs.get(chosen[k]!.image!)!, generated: generated[k]!, split, png, width: size.width, height: size.height });
   }
   return out;
 }
@@ -383,7 +388,7 @@ function page(p: PageParts): string {
   if (p.samples.length) {
     const exact = (s: Sample) => s.references.includes(s.generated);
     const right = p.samples.filter(exact).length;
-    parts.push(`<p class="meta">The first ${p.samples.length} validation images as the encoder sees them, their reference captions and the model's greedy caption (${right} of ${p.samples.length} exactly right).</p>`);
+    parts.push(`<p class="meta">The first ${p.samples.length} ${p.samples[0]!.split} images${p.samples[0]!.split === "training" ? " (the run has no validation split)" : ""} as the encoder sees them, their reference captions and the model's greedy caption (${right} of ${p.samples.length} exactly right).</p>`);
     const show = (s: Sample) => Math.max(1, Math.round(Math.max(128, s.width) / s.width));
     const rows = p.samples.map((s) => {
       const ok = exact(s);

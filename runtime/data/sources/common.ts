@@ -10,7 +10,7 @@
 import type { Ir, IrCall, IrPixels } from "../../../compiler/ir/types.js";
 import type { Exchange } from "../../chat.js";
 import type { Tokenizer } from "../../tokenizer.js";
-import { DecodedCache, decodeImage, resizeImage, type ImageResult, type Size } from "../images.js";
+import { DecodedCache, decodeImage, resizeImage, type ImageResult, type RgbImage, type Size } from "../images.js";
 import { splitByImage } from "../split.js";
 
 /** A data problem that stops the run (one line for the user). */
@@ -109,21 +109,28 @@ export function encodeCaption(tokenizer: Tokenizer, text: string): { ok: true; i
   return { ok: false, message: `${r.error.message}; the spec's tokenizer must cover the data (add the character to \`alphabet\`, or add \`unk\` to \`specials\`)` };
 }
 
-/** One image-caption row of a file, as a reader gives it. */
-export interface ImageRow {
+/** One row of a data file with an image, as a reader gives it. */
+export interface ImageSource {
   /** The image's identity: the split groups rows by it, the cache keys on it. */
   key: string;
   /** The image file, or a function giving its bytes (an image held inside the data file). */
   image: string | (() => Uint8Array);
   /** How messages name an image given as bytes (`the image in "b64string_images"`). */
   label?: string;
-  caption: string;
   file: string;
   line: number;
 }
 
+/** One image-caption row of a file. */
+export interface ImageRow extends ImageSource {
+  caption: string;
+}
+
+/** A row's text as an example (its image aside), or why it cannot be one (a RowProblem's message). */
+export type RowExample = { ok: true; example: Omit<Example, "image"> } | { ok: false; message: string };
+
 /** Decodes and resizes an image under `size` and `mode`, through the cache. */
-async function decodeRow(row: ImageRow, size: Size, policy: IrPixels, cache: DecodedCache): Promise<ImageResult> {
+async function decodeRow(row: ImageSource, size: Size, policy: IrPixels, cache: DecodedCache): Promise<ImageResult> {
   const key = DecodedCache.key(row.key, size, policy.resize);
   const hit = cache.get(key);
   if (hit) return { ok: true, image: hit };
@@ -141,19 +148,29 @@ async function decodeRow(row: ImageRow, size: Size, policy: IrPixels, cache: Dec
 /** How many images are decoded at once up front (sharp decodes on libuv's threads). */
 const DECODE_CONCURRENCY = 4;
 
+/** The image-caption pipeline of captions, csv and folder (imageRowsStage with the caption as text). */
+export function imageCaptionStage(ctx: SourceContext, rows: readonly ImageRow[], readProblems: readonly RowProblem[], cache?: DecodedCache): Promise<StageData> {
+  const toExample = (row: ImageRow): RowExample => {
+    const e = encodeCaption(ctx.tokenizer, row.caption);
+    return e.ok ? { ok: true, example: { text: row.caption, ids: e.ids } } : e;
+  };
+  return imageRowsStage(ctx, rows, readProblems, toExample, cache);
+}
+
 /**
- * The image-caption pipeline shared by captions, csv and folder: `rows` are the rows a reader
- * accepted, `problems` those it did not. Captions are tokenized and images decoded now; a row
- * failing either becomes a problem, then `bad_rows` decides.
+ * The pipeline of every source that reads rows with images from a file (captions, csv, folder,
+ * conversations): `rows` are the rows a reader accepted, `problems` those it did not. Each row's
+ * text becomes an example (`toExample`: tokenized, masked) and each distinct image is decoded now;
+ * a row failing either becomes a problem, then `bad_rows` decides.
  */
-export async function imageCaptionStage(ctx: SourceContext, rows: readonly ImageRow[], readProblems: readonly RowProblem[], cache: DecodedCache = new DecodedCache(cacheBytes(ctx.call))): Promise<StageData> {
+export async function imageRowsStage<R extends ImageSource>(ctx: SourceContext, rows: readonly R[], readProblems: readonly RowProblem[], toExample: (row: R) => RowExample, cache: DecodedCache = new DecodedCache(cacheBytes(ctx.call))): Promise<StageData> {
   const size = ctx.size!;
   const policy = ctx.policy!;
   const problems: RowProblem[] = [...readProblems];
-  const encoded: { row: ImageRow; ids: Int32Array }[] = [];
+  const encoded: { row: R; example: Omit<Example, "image"> }[] = [];
   for (const row of rows) {
-    const e = encodeCaption(ctx.tokenizer, row.caption);
-    if (e.ok) encoded.push({ row, ids: e.ids });
+    const e = toExample(row);
+    if (e.ok) encoded.push({ row, example: e.example });
     else problems.push({ file: row.file, line: row.line, message: e.message });
   }
   // Decode each distinct image once; rows sharing an image share its verdict.
@@ -169,15 +186,15 @@ export async function imageCaptionStage(ctx: SourceContext, rows: readonly Image
   };
   await Promise.all(Array.from({ length: Math.min(DECODE_CONCURRENCY, distinct.length) }, worker));
   const usable: Example[] = [];
-  const byKey = new Map<string, ImageRow>();
-  for (const { row, ids } of encoded) {
+  const byKey = new Map<string, ImageSource>();
+  for (const { row, example } of encoded) {
     const bad = verdict.get(row.key);
     if (bad) {
       problems.push({ file: row.file, line: row.line, message: bad });
       continue;
     }
-    byKey.set(row.key, row);
-    usable.push({ image: row.key, text: row.caption, ids });
+    if (!byKey.has(row.key)) byKey.set(row.key, row);
+    usable.push({ ...example, image: row.key });
   }
   const lines = applyBadRows(problems, badRowsPolicy(ctx.call));
   if (usable.length === 0) throw new DataError(`${ctx.describe}: no usable rows${lines.length ? ` (${lines.length} bad, the first: ${lines[0]})` : ""}`);
@@ -203,6 +220,27 @@ export async function imageCaptionStage(ctx: SourceContext, rows: readonly Image
       }
       return normalizePixels(parts, policy);
     },
+  };
+}
+
+/**
+ * The `pixels` of a generated source (shapes, instruct, mnist): each image drawn once by `render`
+ * (from its example's key), resized to the encoder's size where it differs, and kept as bytes.
+ */
+export function renderedPixels(render: (key: string) => RgbImage, size: Size, policy: IrPixels): StageData["pixels"] {
+  const kept = new Map<string, Uint8Array>();
+  return async (examples) => {
+    const parts: Uint8Array[] = [];
+    for (const ex of examples) {
+      let px = kept.get(ex.image!);
+      if (!px) {
+        const img = render(ex.image!);
+        px = img.width === size.width && img.height === size.height ? img.data : (await resizeImage(img, size, policy.resize)).data;
+        kept.set(ex.image!, px);
+      }
+      parts.push(px);
+    }
+    return normalizePixels(parts, policy);
   };
 }
 

@@ -6,9 +6,7 @@
 import { resolve } from "node:path";
 import { encodeConversation, renderConversation, type ChatTemplate, type Exchange } from "../../chat.js";
 import { readConversations } from "../conversations.js";
-import { DecodedCache, loadImage } from "../images.js";
-import { splitByImage } from "../split.js";
-import { applyBadRows, badRowsPolicy, cacheBytes, DataError, formatProblem, normalizePixels, type Example, type RowProblem, type SourceContext, type SourceLoader } from "./common.js";
+import { DataError, imageRowsStage, type Example, type RowProblem, type SourceContext, type SourceLoader } from "./common.js";
 
 /** The model's chat template, which a conversation source cannot do without. */
 export function chatOf(ctx: SourceContext): ChatTemplate {
@@ -45,68 +43,13 @@ export function conversationExample(ctx: SourceContext, chat: ChatTemplate, imag
 /** The question type of a row that names none. */
 export const UNTYPED = "untyped";
 
-/** How many images are decoded at once up front (sharp decodes on libuv's threads). */
-const DECODE_CONCURRENCY = 4;
-
 export const loadConversations: SourceLoader = async (ctx) => {
   const chat = chatOf(ctx);
-  const size = ctx.size!;
-  const policy = ctx.policy!;
   const file = resolve(ctx.baseDir, ctx.call.file as string);
   const read = readConversations(file, chat);
   const unreadable = read.problems.find((p) => p.unreadable);
   if (unreadable) throw new DataError(/no such file$/.test(unreadable.message) ? `${unreadable.message}: the data file is needed to train (paths are relative to the spec)` : unreadable.message);
   const problems: RowProblem[] = read.problems.map((p) => ({ file: p.file, line: p.line, message: p.message }));
-  const encoded: { example: Example; line: number }[] = [];
-  for (const row of read.rows) {
-    const e = conversationExample(ctx, chat, row.image, row.exchanges, row.type);
-    if (e.ok) encoded.push({ example: e.example, line: row.line });
-    else problems.push({ file, line: row.line, message: e.message });
-  }
-  // Each distinct image decoded once; rows sharing an image share its verdict.
-  const cache = new DecodedCache(cacheBytes(ctx.call));
-  const images = [...new Set(encoded.map((e) => e.example.image!))];
-  const verdict = new Map<string, string | null>();
-  let next = 0;
-  const worker = async () => {
-    while (next < images.length) {
-      const path = images[next++]!;
-      const got = await loadImage(path, size, policy.resize, { cache });
-      verdict.set(path, got.ok ? null : got.error.message);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(DECODE_CONCURRENCY, images.length) }, worker));
-  const usable: Example[] = [];
-  const lineOf = new Map<string, number>();
-  for (const { example, line } of encoded) {
-    const bad = verdict.get(example.image!);
-    if (bad) problems.push({ file, line, message: bad });
-    else {
-      usable.push(example);
-      if (!lineOf.has(example.image!)) lineOf.set(example.image!, line);
-    }
-  }
-  const lines = applyBadRows(problems, badRowsPolicy(ctx.call));
-  if (usable.length === 0) throw new DataError(`${ctx.describe}: no usable rows${lines.length ? ` (${lines.length} bad, the first: ${lines[0]})` : ""}`);
-  const split = splitByImage(usable as { image: string }[], ctx.split, ctx.seed);
-  return {
-    describe: ctx.describe,
-    train: split.train.map((i) => usable[i]!),
-    validation: split.validation.map((i) => usable[i]!),
-    problems: lines,
-    images: true,
-    maxText: ctx.maxText,
-    padId: ctx.padId,
-    imageSize: size,
-    pixels: async (batch) => {
-      const parts: Uint8Array[] = [];
-      for (const ex of batch) {
-        const got = await loadImage(ex.image!, size, policy.resize, { cache });
-        // It decoded when the run started: a failure now means the file changed under the run.
-        if (!got.ok) throw new DataError(`${formatProblem({ file, line: lineOf.get(ex.image!) ?? 0, message: got.error.message })} (it decoded when the run started: was the file changed?)`);
-        parts.push(got.image.data);
-      }
-      return normalizePixels(parts, policy);
-    },
-  };
+  const rows = read.rows.map((r) => ({ key: r.image, image: r.image, file, line: r.line, exchanges: r.exchanges, type: r.type }));
+  return imageRowsStage(ctx, rows, problems, (row) => conversationExample(ctx, chat, row.key, row.exchanges, row.type));
 };

@@ -5,8 +5,7 @@
 // and always fatal (`vlmc check` reports the first already: E0508), whatever `bad_rows` would say.
 import { generateInstruct, type InstructExample } from "../instruct.js";
 import type { HeldOutKind } from "../shapes.js";
-import { resizeImage, type RgbImage } from "../images.js";
-import { DataError, normalizePixels, type Example, type SourceLoader } from "./common.js";
+import { DataError, renderedPixels, type Example, type SourceLoader } from "./common.js";
 import { chatOf, conversationExample } from "./conversations.js";
 
 export const loadInstruct: SourceLoader = async (ctx) => {
@@ -19,7 +18,6 @@ export const loadInstruct: SourceLoader = async (ctx) => {
     if (!r.ok) throw new DataError(`instruct question ${e.id} (${JSON.stringify(e.question)}): ${r.message}`);
     return r.example;
   };
-  const rendered = new Map<string, Uint8Array>();
   return {
     describe: ctx.describe,
     train: data.train.map(toExample),
@@ -29,19 +27,9 @@ export const loadInstruct: SourceLoader = async (ctx) => {
     maxText: ctx.maxText,
     padId: ctx.padId,
     imageSize: size,
-    pixels: async (examples) => {
-      const parts: Uint8Array[] = [];
-      for (const ex of examples) {
-        let px = rendered.get(ex.image!);
-        if (!px) {
-          const p = pictures.get(ex.image!)!;
-          const img: RgbImage = { width: p.size, height: p.size, channels: 3, data: p.image() };
-          px = p.size === size!.width && p.size === size!.height ? img.data : (await resizeImage(img, size!, policy!.resize)).data;
-          rendered.set(ex.image!, px);
-        }
-        parts.push(px);
-      }
-      return normalizePixels(parts, policy!);
-    },
+    pixels: renderedPixels((id) => {
+      const p = pictures.get(id)!;
+      return { width: p.size, height: p.size, channels: 3, data: p.image() };
+    }, size!, policy!),
   };
 };

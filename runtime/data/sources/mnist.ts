@@ -4,9 +4,8 @@
 // the sample ids (`mnist-7-123`), so a digit's label can be read back from any example or from
 // `vlmc eval`'s mistakes. Its captions are fixed words, so one the tokenizer cannot encode is a
 // spec mismatch and fatal, as for `shapes`.
-import { resizeImage } from "../images.js";
 import { MNIST_SIDE, MnistPackageError, mnistSplit, type MnistExample, type MnistSplit } from "../mnist.js";
-import { DataError, normalizePixels, type Example, type SourceLoader } from "./common.js";
+import { DataError, renderedPixels, type Example, type SourceLoader } from "./common.js";
 
 export const loadMnist: SourceLoader = async (ctx) => {
   const { call, size, policy, tokenizer } = ctx;
@@ -23,9 +22,6 @@ export const loadMnist: SourceLoader = async (ctx) => {
     if (!r.ok) throw new DataError(`${ctx.describe}: the caption ${JSON.stringify(e.caption)}: ${r.error.message}; the spec's tokenizer must cover the digit words (add the character to \`alphabet\`, or add \`unk\` to \`specials\`)`);
     return { image: e.id, text: e.caption, ids: r.ids };
   };
-  const native = size!.width === MNIST_SIDE && size!.height === MNIST_SIDE;
-  // Resized images are kept: at most 10,000 of them, H x W x 3 bytes each.
-  const resized = new Map<string, Uint8Array>();
   return {
     describe: ctx.describe,
     train: data.train.map(toExample),
@@ -35,22 +31,6 @@ export const loadMnist: SourceLoader = async (ctx) => {
     maxText: ctx.maxText,
     padId: ctx.padId,
     imageSize: size,
-    pixels: async (examples) => {
-      const parts: Uint8Array[] = [];
-      for (const ex of examples) {
-        const e = byId.get(ex.image!)!;
-        if (native) {
-          parts.push(e.image());
-          continue;
-        }
-        let px = resized.get(e.id);
-        if (!px) {
-          px = (await resizeImage({ width: MNIST_SIDE, height: MNIST_SIDE, channels: 3, data: e.image() }, size!, policy!.resize)).data;
-          resized.set(e.id, px);
-        }
-        parts.push(px);
-      }
-      return normalizePixels(parts, policy!);
-    },
+    pixels: renderedPixels((id) => ({ width: MNIST_SIDE, height: MNIST_SIDE, channels: 3, data: byId.get(id)!.image() }), size!, policy!),
   };
 };

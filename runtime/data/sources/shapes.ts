@@ -2,14 +2,12 @@
 // keeps the generator's own split, whose validation side holds (shape, colour) combinations never
 // seen in training. Its captions come from the generator, so one the tokenizer cannot encode is a
 // spec mismatch and always fatal, whatever `bad_rows` would say for a file.
-import { resizeImage, type RgbImage } from "../images.js";
 import { generateShapes, type HeldOutKind } from "../shapes.js";
-import { DataError, normalizePixels, type Example, type SourceLoader } from "./common.js";
+import { DataError, renderedPixels, type Example, type SourceLoader } from "./common.js";
 
 export const loadShapes: SourceLoader = async (ctx) => {
   const { call, size, policy } = ctx;
   const data = generateShapes({ images: call.images as number, size: call.size as number, seed: call.seed as number, split: ctx.split, heldOut: (call.held_out as HeldOutKind | undefined) ?? "pairs" });
-  const rendered = new Map<string, Uint8Array>();
   const byId = new Map([...data.train, ...data.validation].map((e) => [e.id, e]));
   const toExample = (e: (typeof data.train)[number]): Example => {
     const r = ctx.tokenizer.encode(e.caption);
@@ -25,19 +23,9 @@ export const loadShapes: SourceLoader = async (ctx) => {
     maxText: ctx.maxText,
     padId: ctx.padId,
     imageSize: size,
-    pixels: async (examples) => {
-      const parts: Uint8Array[] = [];
-      for (const ex of examples) {
-        let px = rendered.get(ex.image!);
-        if (!px) {
-          const e = byId.get(ex.image!)!;
-          const img: RgbImage = { width: e.size, height: e.size, channels: 3, data: e.image() };
-          px = e.size === size!.width && e.size === size!.height ? img.data : (await resizeImage(img, size!, policy!.resize)).data;
-          rendered.set(ex.image!, px);
-        }
-        parts.push(px);
-      }
-      return normalizePixels(parts, policy!);
-    },
+    pixels: renderedPixels((id) => {
+      const e = byId.get(id)!;
+      return { width: e.size, height: e.size, channels: 3, data: e.image() };
+    }, size!, policy!),
   };
 };
