@@ -17,11 +17,11 @@ import { ciderD } from "../runtime/eval/cider.js";
 import { exactMatch, majorityCaption } from "../runtime/eval/exact-match.js";
 import type { EvalDocument } from "../runtime/eval/results.js";
 import { captionWords } from "../runtime/eval/words.js";
-import { initValues, irParams } from "../runtime/model.js";
-import { encodeSafetensors, METADATA_HASH } from "../runtime/safetensors.js";
+import { encodeSafetensors } from "../runtime/safetensors.js";
 import { CharTokenizer } from "../runtime/tokenizer.js";
 import { writeCheckpoint } from "../runtime/train/checkpoint.js";
 import { runVlmc } from "./helpers/cli.js";
+import { fixedSpec, fixedTokenizer, fixedWeights } from "./helpers/fixed-caption.js";
 import { repoPath } from "./helpers/paths.js";
 
 const dir = mkdtempSync(join(tmpdir(), "vlmc-eval-"));
@@ -62,43 +62,10 @@ test("the majority baseline agrees with the shapes generator's own", () => {
 });
 
 // 64 images of 16 x 16: 58 training, 6 validation (3 novel, 3 ordinary).
-const SPEC = `vlm 0.1
-model fixed {
-  tokenizer chars { alphabet: " abcdefghilmnoqrstuwy", specials: [pad, bos, eos] }
-  encoder vit { image: 16 x 16 x 3, patch: 8, dim: 8, heads: 2, blocks: 0, cls: false, output: patches }
-  projector { linear(decoder.dim) }
-  decoder { dim: 96, context: 96 }
-}
-train {
-  data: shapes(images: 64, size: 16, seed: 3)
-  stage all { train: [projector, decoder], steps: 1 }
-}
-`;
+const SPEC = fixedSpec(1);
 const data = generateShapes({ images: 64, size: 16, seed: 3 });
 const fixedCaption = data.validation[0]!.caption;
-const tok = new CharTokenizer({ alphabet: " abcdefghilmnoqrstuwy", specials: ["pad", "bos", "eos"] });
-
-/** Weights that make the model write `caption` for every image (`hash`: the spec they claim to be for). */
-function fixedWeights(ir: Ir, caption: string, hash = ir.hash): Uint8Array {
-  const ids = tok.encode(caption, { bos: false, eos: true });
-  assert.ok(ids.ok);
-  const nv = 4; // visual tokens: (16 / 8)^2
-  const tensors = irParams(ir).map((p) => {
-    let data = initValues(p, 1);
-    if (p.name === "projector.0.weight" || p.name === "decoder.embed.weight") data = new Float32Array(data.length);
-    if (p.name === "decoder.pos_embed.weight") {
-      data = new Float32Array(96 * 96);
-      for (let i = 0; i < 96; i++) data[i * 96 + i] = 1; // position i -> one-hot i
-    }
-    if (p.name === "decoder.lm_head.weight") {
-      data = new Float32Array(96 * tok.size);
-      // Text position t (sequence position nv + t) predicts the caption's id t (eos at the end).
-      ids.ids.forEach((id, t) => (data[(nv + t) * tok.size + id] = 1));
-    }
-    return { name: p.name, dtype: "F32" as const, shape: p.shape, data };
-  });
-  return encodeSafetensors(tensors, { [METADATA_HASH]: hash });
-}
+const tok = fixedTokenizer;
 
 function makeRun(name: string): { run: string; ir: Ir } {
   const run = join(dir, name);

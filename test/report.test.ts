@@ -14,57 +14,21 @@ import { pathToFileURL } from "node:url";
 import sharp from "sharp";
 import { compile } from "../compiler/compile.js";
 import { train, type TrainEvent } from "../compiler/index.js";
-import type { Ir } from "../compiler/ir/types.js";
 import { irToJson } from "../compiler/ir/yaml.js";
 import { generateShapes } from "../runtime/data/shapes.js";
-import { initValues, irParams } from "../runtime/model.js";
 import { escapeHtml, evalRows, scopeSvgIds } from "../runtime/report/report.js";
-import { encodeSafetensors, METADATA_HASH } from "../runtime/safetensors.js";
-import { CharTokenizer } from "../runtime/tokenizer.js";
 import { runVlmc } from "./helpers/cli.js";
+import { fixedSpec, fixedTokenizer, fixedWeights } from "./helpers/fixed-caption.js";
 import { repoPath } from "./helpers/paths.js";
 
 const dir = mkdtempSync(join(tmpdir(), "vlmc-report-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 // 64 images of 16 x 16: 58 training, 6 validation.
-const SPEC = `vlm 0.1
-model fixed {
-  tokenizer chars { alphabet: " abcdefghilmnoqrstuwy", specials: [pad, bos, eos] }
-  encoder vit { image: 16 x 16 x 3, patch: 8, dim: 8, heads: 2, blocks: 0, cls: false, output: patches }
-  projector { linear(decoder.dim) }
-  decoder { dim: 96, context: 96 }
-}
-train {
-  data: shapes(images: 64, size: 16, seed: 3)
-  stage all { train: [projector, decoder], steps: 4 }
-}
-`;
+const SPEC = fixedSpec(4);
 const shapes = generateShapes({ images: 64, size: 16, seed: 3 });
 const fixedCaption = shapes.validation[0]!.caption;
-const tok = new CharTokenizer({ alphabet: " abcdefghilmnoqrstuwy", specials: ["pad", "bos", "eos"] });
-
-/** Weights that make the model write `caption` for every image. */
-function fixedWeights(ir: Ir, caption: string): Uint8Array {
-  const ids = tok.encode(caption, { bos: false, eos: true });
-  assert.ok(ids.ok);
-  const nv = 4; // visual tokens: (16 / 8)^2
-  const tensors = irParams(ir).map((p) => {
-    let data = initValues(p, 1);
-    if (p.name === "projector.0.weight" || p.name === "decoder.embed.weight") data = new Float32Array(data.length);
-    if (p.name === "decoder.pos_embed.weight") {
-      data = new Float32Array(96 * 96);
-      for (let i = 0; i < 96; i++) data[i * 96 + i] = 1; // position i -> one-hot i
-    }
-    if (p.name === "decoder.lm_head.weight") {
-      data = new Float32Array(96 * tok.size);
-      // Text position t (sequence position nv + t) predicts the caption's id t (eos at the end).
-      ids.ids.forEach((id, t) => (data[(nv + t) * tok.size + id] = 1));
-    }
-    return { name: p.name, dtype: "F32" as const, shape: p.shape, data };
-  });
-  return encodeSafetensors(tensors, { [METADATA_HASH]: ir.hash });
-}
+const tok = fixedTokenizer;
 
 const HOSTILE = `<script>alert("x")</script>&amp;`;
 
