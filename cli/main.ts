@@ -12,6 +12,7 @@ import { registerEval } from "./commands/eval.js";
 import { registerGenerate } from "./commands/generate.js";
 import { registerPlot } from "./commands/plot.js";
 import { registerReport } from "./commands/report.js";
+import { registerExport } from "./commands/export.js";
 import { EXIT_ERRORS, EXIT_OK, EXIT_USAGE, reportDiagnostics } from "./report.js";
 
 export { EXIT_ERRORS, EXIT_OK, EXIT_USAGE } from "./report.js";
@@ -95,6 +96,10 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
   });
 
   registerReport(program, io, (c) => {
+    code = c;
+  });
+
+  registerExport(program, io, (c) => {
     code = c;
   });
 
