@@ -224,23 +224,36 @@ export async function imageRowsStage<R extends ImageSource>(ctx: SourceContext, 
 }
 
 /**
- * The `pixels` of a generated source (shapes, instruct, mnist): each image drawn once by `render`
- * (from its example's key), resized to the encoder's size where it differs, and kept as bytes.
+ * The stage data of a generated source (shapes, instruct, mnist): its generator's own split, no
+ * bad rows, and each image drawn once by `render` (from its example's key), resized to the
+ * encoder's size where it differs, and kept as bytes.
  */
-export function renderedPixels(render: (key: string) => RgbImage, size: Size, policy: IrPixels): StageData["pixels"] {
+export function generatedStage(ctx: SourceContext, train: Example[], validation: Example[], render: (key: string) => RgbImage): StageData {
+  const size = ctx.size!;
+  const policy = ctx.policy!;
   const kept = new Map<string, Uint8Array>();
-  return async (examples) => {
-    const parts: Uint8Array[] = [];
-    for (const ex of examples) {
-      let px = kept.get(ex.image!);
-      if (!px) {
-        const img = render(ex.image!);
-        px = img.width === size.width && img.height === size.height ? img.data : (await resizeImage(img, size, policy.resize)).data;
-        kept.set(ex.image!, px);
+  return {
+    describe: ctx.describe,
+    train,
+    validation,
+    problems: [],
+    images: true,
+    maxText: ctx.maxText,
+    padId: ctx.padId,
+    imageSize: size,
+    pixels: async (examples) => {
+      const parts: Uint8Array[] = [];
+      for (const ex of examples) {
+        let px = kept.get(ex.image!);
+        if (!px) {
+          const img = render(ex.image!);
+          px = img.width === size.width && img.height === size.height ? img.data : (await resizeImage(img, size, policy.resize)).data;
+          kept.set(ex.image!, px);
+        }
+        parts.push(px);
       }
-      parts.push(px);
-    }
-    return normalizePixels(parts, policy);
+      return normalizePixels(parts, policy);
+    },
   };
 }
 

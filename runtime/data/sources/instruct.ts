@@ -5,11 +5,11 @@
 // and always fatal (`vlmc check` reports the first already: E0508), whatever `bad_rows` would say.
 import { generateInstruct, type InstructExample } from "../instruct.js";
 import type { HeldOutKind } from "../shapes.js";
-import { DataError, renderedPixels, type Example, type SourceLoader } from "./common.js";
+import { DataError, generatedStage, type Example, type SourceLoader } from "./common.js";
 import { chatOf, conversationExample } from "./conversations.js";
 
 export const loadInstruct: SourceLoader = async (ctx) => {
-  const { call, size, policy } = ctx;
+  const { call } = ctx;
   const chat = chatOf(ctx);
   const data = generateInstruct({ images: call.images as number, size: call.size as number, seed: call.seed as number, split: ctx.split, heldOut: (call.held_out as HeldOutKind | undefined) ?? "pairs" });
   const pictures = new Map([...data.train, ...data.validation].map((e) => [e.picture.id, e.picture]));
@@ -18,18 +18,8 @@ export const loadInstruct: SourceLoader = async (ctx) => {
     if (!r.ok) throw new DataError(`instruct question ${e.id} (${JSON.stringify(e.question)}): ${r.message}`);
     return r.example;
   };
-  return {
-    describe: ctx.describe,
-    train: data.train.map(toExample),
-    validation: data.validation.map(toExample),
-    problems: [],
-    images: true,
-    maxText: ctx.maxText,
-    padId: ctx.padId,
-    imageSize: size,
-    pixels: renderedPixels((id) => {
-      const p = pictures.get(id)!;
-      return { width: p.size, height: p.size, channels: 3, data: p.image() };
-    }, size!, policy!),
-  };
+  return generatedStage(ctx, data.train.map(toExample), data.validation.map(toExample), (id) => {
+    const p = pictures.get(id)!;
+    return { width: p.size, height: p.size, channels: 3, data: p.image() };
+  });
 };

@@ -5,10 +5,10 @@
 // `vlmc eval`'s mistakes. Its captions are fixed words, so one the tokenizer cannot encode is a
 // spec mismatch and fatal, as for `shapes`.
 import { MNIST_SIDE, MnistPackageError, mnistSplit, type MnistExample, type MnistSplit } from "../mnist.js";
-import { DataError, renderedPixels, type Example, type SourceLoader } from "./common.js";
+import { DataError, generatedStage, type Example, type SourceLoader } from "./common.js";
 
 export const loadMnist: SourceLoader = async (ctx) => {
-  const { call, size, policy, tokenizer } = ctx;
+  const { call, tokenizer } = ctx;
   let data: MnistSplit;
   try {
     data = mnistSplit({ train: call.train as number, validation: call.validation as number, seed: call.seed as number });
@@ -22,15 +22,5 @@ export const loadMnist: SourceLoader = async (ctx) => {
     if (!r.ok) throw new DataError(`${ctx.describe}: the caption ${JSON.stringify(e.caption)}: ${r.error.message}; the spec's tokenizer must cover the digit words (add the character to \`alphabet\`, or add \`unk\` to \`specials\`)`);
     return { image: e.id, text: e.caption, ids: r.ids };
   };
-  return {
-    describe: ctx.describe,
-    train: data.train.map(toExample),
-    validation: data.validation.map(toExample),
-    problems: [],
-    images: true,
-    maxText: ctx.maxText,
-    padId: ctx.padId,
-    imageSize: size,
-    pixels: renderedPixels((id) => ({ width: MNIST_SIDE, height: MNIST_SIDE, channels: 3, data: byId.get(id)!.image() }), size!, policy!),
-  };
+  return generatedStage(ctx, data.train.map(toExample), data.validation.map(toExample), (id) => ({ width: MNIST_SIDE, height: MNIST_SIDE, channels: 3, data: byId.get(id)!.image() }));
 };
