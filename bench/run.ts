@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const BENCHMARKS = ["parse", "check", "train", "generate"];
+const BENCHMARKS = ["parse", "check", "train", "generate", "frozen"];
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);

@@ -14,6 +14,7 @@ import { registerPlot } from "./commands/plot.js";
 import { registerReport } from "./commands/report.js";
 import { registerExport } from "./commands/export.js";
 import { EXIT_ERRORS, EXIT_OK, EXIT_USAGE, reportDiagnostics } from "./report.js";
+import { PretrainedError } from "../runtime/pretrained/index.js";
 
 export { EXIT_ERRORS, EXIT_OK, EXIT_USAGE } from "./report.js";
 
@@ -114,6 +115,12 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
     if (err instanceof CommanderError) {
       // --help and --version exit through here with code 0.
       return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    // A pretrained encoder's files missing or changed since the model was compiled, found when a
+    // model is made (by any command): the user's files, not a bug.
+    if (err instanceof PretrainedError) {
+      io.stderr(`vlmc: error: ${err.message}\n`);
+      return EXIT_ERRORS;
     }
     throw err;
   }

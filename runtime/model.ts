@@ -7,6 +7,7 @@ import type { KvSlot, LowerContext } from "../compiler/layers/kind.js";
 import { crossEntropy, dropout, type Tf, type Tensor } from "../compiler/layers/ops.js";
 import type { Ir, IrInit, IrLayer, IrParam } from "../compiler/ir/types.js";
 import { normal, streamSeed, uniform01 } from "./random.js";
+import { resolvePretrained } from "./pretrained/index.js";
 
 export interface ForwardOptions {
   training: boolean;
@@ -22,6 +23,16 @@ export interface ForwardOptions {
   cache?: KvCache;
   /** Gets every attention layer's weights [B, H, N, L] by its path (inside the caller's tidy). */
   onAttention?: (path: string, weights: Tensor) => void;
+  /** Modules run in inference mode (no dropout) whatever `training` says: a stage's frozen ones. */
+  frozen?: readonly string[];
+  /**
+   * The encoder's output for this batch, made beforehand (`encode`: the trainer runs a frozen
+   * encoder outside the gradient tape, or takes it from its cache): the encoder is not run and
+   * `images` may be null.
+   */
+  encoded?: Tensor;
+  /** Stop after the encoder and return its output (what `encode` runs). */
+  encoderOnly?: boolean;
 }
 
 export class ShapeMismatch extends Error {}
@@ -115,8 +126,13 @@ export class Model {
     readonly variables: Map<string, tfjs.Variable>,
   ) {}
 
-  /** Creates the variables with the IR's seeded initialisers. */
-  static create(tf: Tf, ir: Ir, seed = 0): Model {
+  /**
+   * Creates the variables with the IR's seeded initialisers. `baseDir`: the IR document's
+   * folder (default: the working directory, where an IR compiled in memory is based), against
+   * which a pretrained encoder's folder is found and its files checked (runtime/pretrained/).
+   */
+  static create(tf: Tf, ir: Ir, seed = 0, options: { baseDir?: string } = {}): Model {
+    const local = resolvePretrained(ir, options.baseDir ?? process.cwd()); // before any tensor: it may throw
     const vars = new Map<string, tfjs.Variable>();
     for (const p of irParams(ir)) {
       // The variable shares the initial tensor's data; the tensor itself must go, or it
@@ -125,7 +141,7 @@ export class Model {
       vars.set(p.name, tf.variable(initial, true, p.name));
       initial.dispose();
     }
-    return new Model(tf, ir, vars);
+    return new Model(tf, local, vars);
   }
 
   dispose(): void {
@@ -144,15 +160,16 @@ export class Model {
   }
 
   /** Logits [B, Nv + T, V]. `images` may be null for a model without an encoder. */
-  forward(images: Tensor | null, tokens: Tensor, opts: ForwardOptions): Tensor {
+  forward(images: Tensor | null, tokens: Tensor | null, opts: ForwardOptions): Tensor {
     const { tf, ir } = this;
     let dropoutCalls = 0;
-    const B = tokens.shape[0]!;
-    const T = tokens.shape[1]!;
+    const B = (tokens ?? images)!.shape[0]!;
+    const T = tokens?.shape[1] ?? 0;
+    const training = (module: string) => opts.training && !opts.frozen?.includes(module);
     const cache = opts.cache;
     // The decoder's run with a cache: where its input starts, and the attention layers' slots.
     let cached: { offset: number; capacity: number } | undefined;
-    const run = (layers: IrLayer[], x: Tensor, state: { cls: boolean; visual?: Tensor }): Tensor => {
+    const run = (layers: IrLayer[], x: Tensor, state: { cls: boolean; training: boolean; visual?: Tensor }): Tensor => {
       for (const layer of layers) {
         const kind = layerKinds.get(layer.kind);
         if (!kind?.lower) throw new Error(`internal: layer kind ${layer.kind} has no lowering`);
@@ -166,8 +183,8 @@ export class Model {
             return v;
           },
           has: (name) => this.variables.has(`${prefix}.${name}`),
-          training: opts.training,
-          dropout: (t, p) => (opts.training && p > 0 ? dropout(tf, t, p, (opts.dropoutSeed ?? 0) * 7919 + dropoutCalls++) : t),
+          training: state.training,
+          dropout: (t, p) => (state.training && p > 0 ? dropout(tf, t, p, (opts.dropoutSeed ?? 0) * 7919 + dropoutCalls++) : t),
           body: (t) => run(layer.children ?? [], t, state),
           ...(state.visual ? { visual: state.visual } : {}),
           tokenEmbedding: () => this.variables.get("decoder.embed.weight")!,
@@ -190,20 +207,35 @@ export class Model {
       // After the prefill the visual tokens are in the cache: only new tokens come in.
       if (images) throw new RangeError("Model.forward: images go with the first call of a cache only");
     } else if (enc) {
-      if (!images) throw new Error("this model has an encoder: images are required");
-      visual = run(enc.layers, images, { cls: false });
+      if (opts.encoded) visual = opts.encoded;
+      else {
+        if (!images) throw new Error("this model has an encoder: images are required");
+        visual = run(enc.layers, images, { cls: false, training: training("encoder") });
+      }
+      if (opts.encoderOnly) return visual;
       const proj = ir.modules.projector;
-      if (proj) visual = run(proj.layers, visual, { cls: false });
+      if (proj) visual = run(proj.layers, visual, { cls: false, training: training("projector") });
     }
     const dec = ir.modules.decoder;
     if (!dec) throw new Error("the model has no decoder");
-    if (!cache) return run(dec.layers, tokens, { cls: false, ...(visual ? { visual } : {}) });
+    if (!tokens) throw new Error("Model.forward: the decoder needs tokens");
+    const decoding = { cls: false, training: training("decoder"), ...(visual ? { visual } : {}) };
+    if (!cache) return run(dec.layers, tokens, decoding);
     const added = T + (visual ? visual.shape[1]! : 0);
     if (cache.length + added > cache.capacity) throw new RangeError(`Model.forward: ${cache.length} cached + ${added} new positions are more than the cache's capacity of ${cache.capacity}`);
     cached = { offset: cache.length, capacity: cache.capacity };
-    const logits = run(dec.layers, tokens, { cls: false, ...(visual ? { visual } : {}) });
+    const logits = run(dec.layers, tokens, decoding);
     cache.length += added;
     return logits;
+  }
+
+  /**
+   * The encoder's output alone ([B, N, D], before the projector), in inference mode: a frozen
+   * encoder's, which the trainer computes outside the gradient tape and caches.
+   */
+  encode(images: Tensor): Tensor {
+    if (!this.ir.modules.encoder) throw new Error("the model has no encoder");
+    return this.forward(images, null, { training: false, encoderOnly: true });
   }
 
   /**

@@ -18,6 +18,8 @@ import type { LayerNode } from "../compiler/layers/kind.js";
 import { closest } from "../compiler/resolve/suggest.js";
 import type { Span } from "../compiler/source.js";
 import { hfGpt2Plan } from "./hf-gpt2.js";
+import { hfVisionPlan, patchOf } from "./hf-vision.js";
+import { hfLlamaPlan } from "./hf-llama.js";
 import {
   FLOAT_DTYPES,
   formatShape,
@@ -288,8 +290,11 @@ export function moduleWeightsDiagnostics(module: ModuleWeights, weights: string,
   const params = moduleParams(module);
   const sites = new Map(params.map((p) => [p.name, p]));
   // A decoder's file may be a Hugging Face GPT-2 checkpoint: its names and layouts are mapped in
-  // runtime/hf-gpt2.ts (c_attn split into q, k, v; wpe's first rows; ...).
-  const plan = (module.name === "decoder" ? hfGpt2Plan(head.header, params) : null) ?? checkWeightsAgainst(head.header, params, { nameMap: modulePrefixNameMap(module.name) });
+  // runtime/hf-gpt2.ts (c_attn split into q, k, v; wpe's first rows; ...); or a Hugging Face
+  // Llama checkpoint, mapped in runtime/hf-llama.ts (nn.Linear's [out, in] transposed).
+  // An encoder's may be a Hugging Face CLIP-vision or SigLIP checkpoint (runtime/hf-vision.ts).
+  const visionPlan = module.name === "encoder" ? hfVisionPlan(head.header, params, { patch: patchOf(module.layers) }) : null;
+  const plan = (module.name === "decoder" ? (hfGpt2Plan(head.header, params) ?? hfLlamaPlan(head.header, params)) : visionPlan) ?? checkWeightsAgainst(head.header, params, { nameMap: modulePrefixNameMap(module.name) });
   const out: Diagnostic[] = [];
   const of = <K extends WeightsProblem["kind"]>(kind: K) => plan.problems.filter((p): p is Extract<WeightsProblem, { kind: K }> => p.kind === kind);
   const unexpected = of("unexpected");

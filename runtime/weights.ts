@@ -3,6 +3,8 @@
 // model before touching any variable, so a bad file never leaves a half-loaded model
 // (weights-check.ts holds the validation; hf-gpt2.ts the Hugging Face GPT-2 mapping).
 import { isHfGpt2Header, loadHfGpt2 } from "./hf-gpt2.js";
+import { isHfLlamaHeader, loadHfLlama } from "./hf-llama.js";
+import { isHfVisionHeader, loadHfVision } from "./hf-vision.js";
 import { irParams, type Model } from "./model.js";
 import { encodeSafetensors, readSafetensorsHeader, writeSafetensorsFile, METADATA_HASH, type SafetensorsProblem, type TensorToWrite } from "./safetensors.js";
 import { loadWeights, modulePrefixNameMap, type WeightsProblem } from "./weights-check.js";
@@ -34,7 +36,7 @@ export function assignValues(model: Model, values: Iterable<[string, Float32Arra
 export interface WeightsSource {
   file: string;
   module: string | null;
-  convention: "vlmc" | "hf-gpt2";
+  convention: "vlmc" | "hf-gpt2" | "hf-llama" | "hf-vision";
 }
 
 export class WeightsFailure extends Error {
@@ -71,6 +73,24 @@ export function loadWeightsFile(model: Model, path: string, module: string | nul
     if (!r.ok) throw new WeightsFailure(file, r.problems, false);
     r.warnings.forEach(warn);
     return { file, module, convention: "hf-gpt2" };
+  }
+  if ((module === "decoder" || (module === null && hasDecoder)) && isHfLlamaHeader(head.header)) {
+    // A Hugging Face Llama checkpoint (runtime/hf-llama.ts), likewise a decoder alone.
+    const others = module === null ? expected.filter((p) => !p.name.startsWith("decoder.")) : [];
+    if (others.length > 0) {
+      throw new WeightsFailure(file, [{ kind: "unreadable", message: `a Hugging Face Llama checkpoint holds a decoder only; the model's ${[...new Set(others.map((p) => p.name.split(".")[0]))].join(" and ")} would have no weights (give it as the decoder's \`weights:\` in the spec instead)` }], false);
+    }
+    const r = loadHfLlama(model, path);
+    if (!r.ok) throw new WeightsFailure(file, r.problems, false);
+    r.warnings.forEach(warn);
+    return { file, module, convention: "hf-llama" };
+  }
+  if (module === "encoder" && isHfVisionHeader(head.header)) {
+    // A Hugging Face CLIP-vision or SigLIP checkpoint: the encoder's parameters, through runtime/hf-vision.ts.
+    const r = loadHfVision(model, path);
+    if (!r.ok) throw new WeightsFailure(file, r.problems, false);
+    r.warnings.forEach(warn);
+    return { file, module, convention: "hf-vision" };
   }
   const r = loadWeights(path, expected, {
     ...(module ? { nameMap: modulePrefixNameMap(module) } : {}),

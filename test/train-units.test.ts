@@ -131,3 +131,14 @@ test("checkpoints: complete ones are listed, verified by checksum, pruned to the
   assert.deepEqual(listCheckpoints(dir).map((c) => c.name), ["s-00000001", "s-00000003", "s-00000004"]);
 });
 
+test("checkpoints: the last one of each finished stage outlives pruning; the current stage's are pruned to k", () => {
+  const dir = mkdtempSync(join(tmpdir(), "vlmc-ckpt-"));
+  const names = ["lm-00000005", "lm-00000010", "align-00000015", "align-00000020", "tune-00000025", "tune-00000030", "tune-00000035"];
+  for (const n of names) writeCheckpoint(dir, n, new Map([["a.bin", new Uint8Array([1])]]));
+  pruneCheckpoints(dir, 2, null);
+  assert.deepEqual(
+    listCheckpoints(dir).map((c) => c.name),
+    ["lm-00000010", "align-00000020", "tune-00000030", "tune-00000035"],
+  );
+});
+

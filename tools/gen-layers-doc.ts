@@ -149,6 +149,7 @@ const TOKENIZER = 'tokenizer chars { alphabet: "abcdefghijklmnopqrstuvwxyz .", s
 const PRESET_EXAMPLES: Record<string, string> = {
   vit: "image: 32 x 32 x 3, patch: 16, dim: 64, heads: 4, blocks: 1",
   siglip: "image: 32 x 32 x 3, patch: 16, dim: 64, heads: 4, blocks: 1",
+  tfjs: 'model: "nsfwjs-mobilenet_v2", layer: "out_relu", image: 96 x 96 x 3',
   gpt: "dim: 64, heads: 4, layers: 1, context: 32",
   llama: "dim: 64, heads: 4, kv_heads: 2, layers: 1, context: 32",
 };

@@ -1,5 +1,5 @@
 // `vlmc eval --run DIR [--data FILE] [--split validation|novel|ordinary|train] [--limit N]
-// [--checkpoint NAME] [--batch N] [--backend B] [--format text|json] [--no-save]`, also written
+// [--checkpoint NAME] [--stage NAME] [--batch N] [--backend B] [--format text|json] [--no-save]`, also written
 // `vlmc eval DIR ...` (the run folder as an argument) and with `--json` for `--format json`:
 // evaluates a trained run on its validation split (or another split, or a captions JSON Lines
 // file): the teacher-forced loss and perplexity of the captions, and the captions it writes by
@@ -31,6 +31,7 @@ export interface EvalCliOptions {
   split?: SplitName;
   limit?: number;
   checkpoint?: string;
+  stage?: string;
   batch: number;
   backend?: BackendRequest;
   format: "text" | "json";
@@ -56,7 +57,8 @@ export function registerEval(program: Command, io: Io, setCode: (code: number) =
     .option("--data <file>", "evaluate on a captions JSON Lines file ({\"image\": path, \"caption\": text} a line) instead of the run's validation split")
     .addOption(new Option("--split <split>", "which images of the run's data: the validation split (default), its novel or ordinary half (shapes), or the training split").choices(SPLITS))
     .addOption(new Option("--limit <n>", "only the first N images").argParser(positiveInt))
-    .option("--checkpoint <name>", "a checkpoint's weights instead of the final ones: its name under DIR/checkpoints, `last`, a checkpoint folder or a .safetensors file")
+    .option("--checkpoint <name>", "a checkpoint's weights instead of the final ones: its name under DIR/checkpoints, a stage's name (its last checkpoint), `last`, a checkpoint folder or a .safetensors file")
+    .option("--stage <name>", "evaluate on that stage's data, as it would be judged after that stage (default: the checkpoint's stage, else the last stage)")
     .addOption(new Option("--batch <n>", "images decoded at once").argParser(positiveInt).default(64))
     .addOption(new Option("--mistakes <n>", "mistakes to show").argParser(countArg).default(5))
     .addOption(backendOption())
@@ -102,6 +104,16 @@ export async function runEval(dirArg: string | undefined, opts: EvalCliOptions, 
     if (err instanceof RunError) return fail(err);
     throw err;
   }
+  // A checkpoint of one of the run's stages is judged on that stage's data unless --stage says otherwise.
+  const stage = opts.stage ?? run.stage;
+  if (stage !== undefined) {
+    // Everything below judges a run by its last stage (its data, its micro-batch): a run cut
+    // short after the named stage is judged the same way.
+    const stages = run.ir.train?.stages ?? [];
+    const at = stages.findIndex((s) => s.name === stage);
+    if (at < 0) return usage(`the run has no stage \`${stage}\`; its stages: ${stages.map((s) => `\`${s.name}\``).join(", ") || "none"}`);
+    run = { ...run, ir: { ...run.ir, train: { ...run.ir.train!, stages: stages.slice(0, at + 1) } } };
+  }
   let backend;
   try {
     // The backend line: on stdout with the report, or on stderr when stdout is one JSON document.
@@ -120,7 +132,7 @@ export async function runEval(dirArg: string | undefined, opts: EvalCliOptions, 
    */
   const runDir = run.dir;
   const record = async (doc: object): Promise<string | null> => {
-    const key = evalKey(runDir, { split: opts.split ?? "validation", ...(opts.data !== undefined ? { data: opts.data } : {}), ...(opts.checkpoint !== undefined ? { checkpoint: opts.checkpoint, weights: run!.weights } : {}), ...(opts.limit !== undefined ? { limit: opts.limit } : {}) });
+    const key = evalKey(runDir, { split: opts.split ?? "validation", ...(stage !== undefined ? { stage } : {}), ...(opts.data !== undefined ? { data: opts.data } : {}), ...(opts.checkpoint !== undefined ? { checkpoint: opts.checkpoint, weights: run!.weights } : {}), ...(opts.limit !== undefined ? { limit: opts.limit } : {}) });
     try {
       const note = recordEvaluation(runDir, key, doc);
       if (note) io.stderr(`vlmc: warning: ${note}\n`);

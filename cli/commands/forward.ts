@@ -197,7 +197,7 @@ export async function runForward(file: string, opts: ForwardOptions, io: Io): Pr
   }
   const tf: Tf = backend.tf;
 
-  const model = Model.create(tf, ir, seed);
+  const model = Model.create(tf, ir, seed, { baseDir });
   const disposables: tfjs.Tensor[] = [];
   try {
     const sources: WeightsSource[] = [];
@@ -283,7 +283,7 @@ export async function runForward(file: string, opts: ForwardOptions, io: Io): Pr
       };
       io.stdout(`${JSON.stringify(doc, null, 2)}\n`);
     } else {
-      const w = sources.length ? sources.map((s) => `${s.file}${s.module ? ` (${s.module})` : ""}${s.convention === "hf-gpt2" ? " as Hugging Face GPT-2" : ""}`).join(", ") : "none loaded";
+      const w = sources.length ? sources.map((s) => `${s.file}${s.module ? ` (${s.module})` : ""}${s.convention === "hf-gpt2" ? " as Hugging Face GPT-2" : s.convention === "hf-vision" ? " as Hugging Face CLIP/SigLIP" : s.convention === "hf-llama" ? " as Hugging Face Llama" : ""}`).join(", ") : "none loaded";
       const lines = [
         `model: ${ir.model} (hash ${ir.hash.replace(/^sha256:/, "").slice(0, 12)}), ${count.toLocaleString("en-US")} parameters in ${params.length} tensors`,
         `weights: initialised from seed ${seed}; files: ${w}`,

@@ -8,7 +8,7 @@
 // 2 bad command line, unreadable spec, a run folder in the way or a backend that cannot start,
 // 130 interrupted.
 import { relative } from "node:path";
-import { type Command, Option } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { train, type TrainResult } from "../../runtime/train/index.js";
 import type { TrainEvent } from "../../runtime/train/events.js";
 import type { Io } from "../main.js";
@@ -18,6 +18,11 @@ import { backendOption } from "./backend.js";
 
 export const EXIT_INTERRUPTED = 130;
 
+function countArg(value: string): number {
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new InvalidArgumentError("expected a whole number of MiB, 0 or more");
+  return Number(value);
+}
+
 export interface TrainCliOptions {
   out?: string;
   backend?: string;
@@ -25,6 +30,7 @@ export interface TrainCliOptions {
   force?: boolean;
   maxSteps?: number;
   checkpointEvery?: number;
+  encoderCacheMb?: number;
   set: string[];
   quiet?: boolean;
   json?: boolean;
@@ -41,6 +47,7 @@ export function registerTrain(program: Command, io: Io, setCode: (code: number) 
     .option("--force", "start over in a run folder that holds a run (removes its checkpoints, metrics and weights)")
     .addOption(new Option("--max-steps <n>", "stop after N optimizer steps in total, across stages (schedules are not rescaled); writes the weights").argParser(positiveInt))
     .addOption(new Option("--checkpoint-every <n>", "write a checkpoint every N steps (overrides the spec's checkpoint_every)").argParser(positiveInt))
+    .addOption(new Option("--encoder-cache-mb <n>", "memory for a frozen encoder's cached outputs, in MiB (0: off; default $VLMC_ENCODER_CACHE_MB, else 1024)").argParser(countArg))
     .addOption(new Option("--set <path=value>", "override a spec setting, checked as the spec is (repeatable): train.batch=8, train.STAGE.steps=10, decoder.layers=2").argParser((v: string, prev: string[] = []) => [...prev, v]).default([]))
     .option("--quiet", "print only the outcome")
     .option("--json", "print each event as a JSON line on stdout (for tools)")
@@ -74,6 +81,7 @@ export async function runTrain(spec: string, opts: TrainCliOptions, io: Io): Pro
       force: Boolean(opts.force),
       ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}),
       ...(opts.checkpointEvery !== undefined ? { checkpointEvery: opts.checkpointEvery } : {}),
+      ...(opts.encoderCacheMb !== undefined ? { encoderCacheMb: opts.encoderCacheMb } : {}),
       set: opts.set,
       onEvent,
       shouldStop: () => interrupts > 0,

@@ -380,6 +380,46 @@ export const catalogue = {
     "A special role of an `hf` tokenizer (`specials: tokens(bos: \"...\")`) names a token that is neither in the file's vocabulary nor among its added tokens.",
     "Write the token exactly as the file has it (GPT-2's is `<|endoftext|>`); the message lists the file's added tokens.",
   ),
+  E0720: e(
+    "setting disagrees with the pretrained model",
+    "A section with `pretrained: \"folder\"` takes its settings from the folder (a Hugging Face checkpoint's config.json: `n_embd` is the `gpt` decoder's `dim`, ...); a setting written beside it must say the same, or the weights would not fit the spec. The message shows both values and the field of the folder's file the value comes from. A few settings may differ: a decoder's `context` may be smaller than the checkpoint's (the first rows of its position table are loaded), and `dropout`, `tie_embeddings` and a tokenizer's `specials` are only defaulted from the folder.",
+    "Remove the setting (the folder gives it), or write the folder's value.",
+  ),
+  E0721: e(
+    "unusable pretrained folder",
+    "A `pretrained:` folder cannot be read as the model it should be: it does not exist or is a file, it lacks a file the section needs (config.json and model.safetensors for a decoder, tokenizer.json for its tokenizer), a JSON file in it is invalid, or its config describes a model vlmc cannot express (another `model_type` or architecture, an activation without a counterpart, ...). Paths are relative to the spec's folder.",
+    "Point `pretrained:` at a folder saved by Hugging Face `save_pretrained` (with safetensors weights) for a supported model, or write the section's settings and `weights:` yourself.",
+  ),
+  E0722: e(
+    "setting written beside `pretrained:`",
+    "A setting that the `pretrained:` folder alone gives is written too: a module's `weights` (the folder's model.safetensors is the module's weights) or an `hf` tokenizer's `file` (the folder's tokenizer.json).",
+    "Remove the setting; to load other weights into the same architecture, remove `pretrained:` and write the settings and `weights:` yourself.",
+  ),
+  E0730: e(
+    "unreadable tfjs model",
+    "A `tfjs` encoder's `model` is not a tfjs LayersModel folder vlmc can read: the folder or its model.json is missing, model.json is not JSON or describes no Keras functional model with one fixed-size image input, or a weight shard it names is missing. The folder models/nsfwjs-mobilenet_v2 is extracted from the nsfwjs package by `npm ci` (or on first use, when nsfwjs is installed).",
+    "Name the folder (or its model.json) relative to the spec; run `npm ci` for the nsfwjs MobileNetV2; convert a Keras model with `tensorflowjs_converter --output_format tfjs_layers_model`.",
+  ),
+  E0731: e(
+    "no such layer in the tfjs model",
+    "A `tfjs` encoder is cut at its `layer`, a Keras layer name of model.json, and the model has no layer of that name.",
+    "Write the name as model.json spells it (the message suggests the closest); MobileNetV2's last feature map is `out_relu`.",
+  ),
+  E0732: e(
+    "tfjs model layer vlmc cannot run",
+    "On the way from its input to the cut, the tfjs model has a layer vlmc does not read: a Keras class it does not know (it reads ZeroPadding2D, Conv2D, DepthwiseConv2D, BatchNormalization, ReLU, Activation, Dropout, Add, Concatenate, pooling, Flatten and Dense, channels last), a setting of one it does not run (channels first, another padding, an unknown activation), a shared layer, or a cut whose output is neither a feature map nor a vector. Layers after the cut are never read.",
+    "Cut the model at a layer before the one the message names.",
+  ),
+  E0733: e(
+    "image size the tfjs model cannot take",
+    "A `tfjs` encoder's `image` differs from its model's own input: that works when every layer up to the cut is convolutional (the input's size is rewritten), but not through a layer sized for the model's input (Flatten, Dense), with other channels than the model's, or when the image is so small that a layer would output nothing.",
+    "Leave `image` out (it defaults to the model's input), cut the model before the Flatten or Dense layer, or give a larger image.",
+  ),
+  E0734: e(
+    "training a frozen pretrained encoder",
+    "A stage lists a frozen pretrained module in `train`: a `tfjs` encoder's weights are its model folder's, not vlmc parameters. Training a convolutional encoder would also need the gradient of its filters (Conv2DBackpropFilter), which tfjs's wasm backend does not have.",
+    "Remove the encoder from the stage's `train`; train the projector (and the decoder) on its features.",
+  ),
   W0701: w(
     "unexpected tensors",
     "A module's weights file holds tensors that name no parameter of the module; they are not loaded. Tensors named for another module (`encoder.`, `projector.`, `decoder.`) are not counted: one file may hold the weights of every module.",

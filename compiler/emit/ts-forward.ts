@@ -63,13 +63,19 @@ export function emitForward(ir: Ir, kinds: ReadonlyMap<string, LayerKind>, where
   const constants = new Map<string, string>();
   const missing = new Map<string, Diagnostic>();
 
+  const given = new Set<string>();
   const fresh = (hint: string): string => {
     const stem = IDENTIFIER.test(hint) && !RESERVED.has(hint) ? hint : "x";
-    const n = (used.get(stem) ?? 0) + 1;
-    used.set(stem, n);
-    if (n === 1) return stem;
-    // `ln_1` again is `ln_1_2`, `q` again `q2`: a digit never runs into the counter.
-    return /\d$/.test(stem) ? `${stem}_${n}` : `${stem}${n}`;
+    // `ln_1` again is `ln_1_2`, `q` again `q2`: a digit never runs into the counter. A name a
+    // layer was literally given (`norm2`) is never handed out again as a counted one.
+    let name = stem;
+    for (let n = used.get(stem) ?? 0; given.has(name) || n === 0; ) {
+      n++;
+      used.set(stem, n);
+      name = n === 1 ? stem : /\d$/.test(stem) ? `${stem}_${n}` : `${stem}${n}`;
+    }
+    given.add(name);
+    return name;
   };
   const declare = (hint: string, expr: string, shape: IrShape): string => {
     const name = fresh(hint);

@@ -28,11 +28,14 @@ export function lower(m: AnalyzedModel, opts: LowerOptions): Ir {
 
   const layer = (n: LayerNode, prefix: string): IrLayer => {
     const full = joinName(prefix, n.name);
+    const attrs = plain(n.args) as Record<string, IrValue>;
+    // A pretrained tfjs model's folder: relative to the document, like a module's `weights`.
+    if (n.kind === "tfjs_model" && typeof attrs.weights === "string") attrs.weights = path(attrs.weights);
     return {
       kind: n.kind,
       name: n.name,
       path: full,
-      attrs: plain(n.args) as Record<string, IrValue>,
+      attrs,
       input: [...n.input!.shape],
       output: [...n.output!.shape],
       params: (n.params ?? []).map((p) => ({ name: joinName(full, p.name), shape: p.shape, init: p.init, decay: p.decay })),
@@ -69,7 +72,9 @@ export function lower(m: AnalyzedModel, opts: LowerOptions): Ir {
         : { kind: t.kind, specials: t.specials, min_frequency: t.minFrequency, trained_on: "train.data", size: t.size, ...tokenizerSpan };
   const dataCall = (c: TypedCall): IrCall => {
     const out = call(c);
-    if (typeof out.file === "string") out.file = path(out.file);
+    // `text(captions("pairs.jsonl"))`: the path is the inner source's.
+    const inner = out.file && typeof out.file === "object" && !Array.isArray(out.file) ? (out.file as IrCall) : out;
+    if (typeof inner.file === "string") inner.file = path(inner.file);
     return out;
   };
   const trainSyn = m.analysis.syntax.sections.get("train");

@@ -1,10 +1,11 @@
 // File paths inside an IR document. Every path in the IR is relative to the folder of the
 // document itself (with `/` separators), so the document means the same wherever it is
-// written: pretrained `weights`, data files (`file` of a data source) and the `file` of every
-// `span`. Moving a document means re-basing them (`rebaseIr`).
+// written: pretrained `weights` (a module's file, a `tfjs_model` layer's folder), data files
+// (`file` of a data source) and the `file` of every `span`. Moving a document means re-basing
+// them (`rebaseIr`).
 import { isAbsolute, resolve } from "node:path";
 import { relPath } from "./lower.js";
-import type { Ir, IrCall } from "./types.js";
+import type { Ir, IrCall, IrLayer } from "./types.js";
 
 /** The absolute file a path of an IR document names; `baseDir` is the document's folder. */
 export function resolveIrPath(baseDir: string, p: string): string {
@@ -15,8 +16,17 @@ export function resolveIrPath(baseDir: string, p: string): string {
 export function mapIrPaths(ir: Ir, f: (p: string) => string): Ir {
   for (const m of Object.values(ir.modules)) if (m && typeof m.weights === "string") m.weights = f(m.weights);
   if (ir.tokenizer?.kind === "hf") ir.tokenizer.file = f(ir.tokenizer.file);
-  const data = (c: IrCall | undefined) => {
+  // A pretrained tfjs encoder's folder: the `weights` of its `tfjs_model` layer.
+  const layers = (ls: IrLayer[]): void => {
+    for (const l of ls) {
+      if (l.kind === "tfjs_model" && typeof l.attrs.weights === "string") l.attrs.weights = f(l.attrs.weights);
+      if (l.children) layers(l.children);
+    }
+  };
+  for (const m of Object.values(ir.modules)) if (m) layers(m.layers);
+  const data = (c: IrCall | undefined): void => {
     if (c && typeof c.file === "string") c.file = f(c.file);
+    else if (c && c.file && typeof c.file === "object" && !Array.isArray(c.file)) data(c.file as IrCall); // text(captions("..."))
   };
   if (ir.train) {
     data(ir.train.data);

@@ -26,6 +26,18 @@ export const silu: LayerKind = {
   emitTs: (ctx, x) => ctx.let(ctx.name, `${ctx.helper("silu")}(${x})`, ctx.output),
 };
 
+// CLIP's activation (Hugging Face's `quick_gelu`): OpenAI trained CLIP with this sigmoid
+// approximation of GELU, so its pretrained weights expect it rather than either exact form.
+export const quickGelu: LayerKind = {
+  name: "quick_gelu",
+  doc: "x * sigmoid(1.702 x): the sigmoid approximation of GELU that OpenAI's CLIP uses (Hugging Face's `quick_gelu`).",
+  args: [],
+  shape: same,
+  flops: elementwise(5),
+  lower: (ctx, x) => ctx.tf.mul(x, ctx.tf.sigmoid(ctx.tf.mul(x, 1.702))),
+  emitTs: (ctx, x) => ctx.let(ctx.name, `tf.mul(${x}, tf.sigmoid(tf.mul(${x}, 1.702)))`, ctx.output),
+};
+
 export const relu: LayerKind = {
   name: "relu",
   doc: "max(x, 0).",

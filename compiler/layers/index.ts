@@ -1,5 +1,5 @@
 // The registry of layer kinds. Adding a kind: write its unit beside these and list it here.
-import { gelu, relu, silu } from "./activations.js";
+import { gelu, quickGelu, relu, silu } from "./activations.js";
 import { attention } from "./attention.js";
 import { dropout } from "./dropout.js";
 import { join } from "./join.js";
@@ -14,10 +14,11 @@ import { residual, sequence } from "./residual.js";
 import { rmsnorm } from "./rmsnorm.js";
 import { swiglu } from "./swiglu.js";
 import { take } from "./take.js";
+import { tfjsModel } from "./tfjs-model.js";
 import { tokenEmbed } from "./token-embed.js";
 
 export const layerKinds: ReadonlyMap<string, LayerKind> = new Map(
-  [patchEmbed, positions, layernorm, rmsnorm, linear, gelu, silu, relu, dropout, attention, mlp, swiglu, residual, take, tokenEmbed, join, lmHead, sequence].map((k) => [k.name, k]),
+  [patchEmbed, positions, layernorm, rmsnorm, linear, gelu, quickGelu, silu, relu, dropout, attention, mlp, swiglu, residual, take, tokenEmbed, join, lmHead, sequence, tfjsModel].map((k) => [k.name, k]),
 );
 
 /** Kinds a user may write in a chain. */

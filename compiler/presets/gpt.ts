@@ -1,8 +1,12 @@
 // Decoder presets. `gpt`: GPT-2 style (learned positions, pre-LN blocks, tanh GELU MLP, final
 // LayerNorm, LM head tied to the token embedding). `llama`: Llama style (RMSNorm, rotary
 // positions, SwiGLU, no biases, untied head, optional grouped key/value heads).
+// `gpt { pretrained: "folder" }` reads a Hugging Face GPT-2 folder (gptFolder below).
+import { hfGpt2Settings, type HfGpt2Config } from "../../runtime/hf-gpt2.js";
+import { diagnostic } from "../diagnostics/diagnostic.js";
 import { initSetting } from "../layers/init.js";
 import type { LayerNode } from "../layers/kind.js";
+import { pretrainedSetting, type PretrainedKind } from "../resolve/pretrained.js";
 import type { Schema } from "../resolve/section.js";
 import { bool, float, int, LIMITS, oneOf, str } from "../resolve/types.js";
 import { node, read, type Preset } from "./preset.js";
@@ -31,6 +35,76 @@ export function decoderCommon(defaults: { position: string; tie: boolean }): Sch
   };
 }
 
+/** Where each setting of a pretrained gpt comes from in config.json, for messages. */
+const GPT2_ORIGIN: Record<string, string> = {
+  vocab: "`vocab_size`",
+  dim: "`n_embd`",
+  heads: "`n_head`",
+  layers: "`n_layer`",
+  context: "`n_positions`",
+  mlp: "`n_inner` (null: 4 x `n_embd`)",
+  activation: "`activation_function`",
+  norm_eps: "`layer_norm_epsilon`",
+  attention_scale: "`scale_attn_weights`",
+  tie_embeddings: "`tie_word_embeddings`",
+  dropout: "`embd_pdrop`/`attn_pdrop`/`resid_pdrop`",
+};
+
+/**
+ * A Hugging Face GPT-2 folder as a `gpt` decoder: config.json through `hfGpt2Settings`
+ * (runtime/hf-gpt2.ts), plus what every GPT-2 is (learned positions, biases everywhere, no
+ * head bias), so that a spec writing otherwise is told; model.safetensors is the weights
+ * (read by Hugging Face names, runtime/hf-gpt2.ts). `context` may be written smaller than
+ * n_positions (wpe's first rows are loaded); `dropout` and `tie_embeddings` are the folder's
+ * by default but the spec's to choose (an untied head starts from wte).
+ */
+export const gptFolder: PretrainedKind = {
+  what: "a Hugging Face GPT-2 checkpoint",
+  requires: ["config.json", "model.safetensors"],
+  exclusive: ["weights"],
+  atMost: ["context"],
+  soft: ["dropout", "tie_embeddings"],
+  origin: (key) => (GPT2_ORIGIN[key] ? `${GPT2_ORIGIN[key]} in config.json` : undefined),
+  read(folder) {
+    const config = folder.json("config.json");
+    if (!config || typeof config !== "object" || Array.isArray(config)) return { settings: null, problems: ["`config.json` is not a JSON object"] };
+    const c = config as HfGpt2Config & { architectures?: unknown };
+    if (c.model_type !== "gpt2") return { settings: null, problems: [`config.json's \`model_type\` is ${JSON.stringify(c.model_type ?? null)}, not "gpt2"`] };
+    const archs = Array.isArray(c.architectures) ? c.architectures : [];
+    const other = archs.find((a) => a !== "GPT2LMHeadModel" && a !== "GPT2Model");
+    if (other !== undefined) return { settings: null, problems: [`config.json's \`architectures\` names ${JSON.stringify(other)}; a gpt decoder reads GPT2LMHeadModel or GPT2Model`] };
+    const { settings, problems } = hfGpt2Settings(c);
+    if (!settings) return { settings: null, problems: problems.map((p) => `config.json: ${p}`) };
+    return {
+      settings: {
+        ...settings,
+        mlp: settings.mlp ?? 4 * (settings.dim as number),
+        attention_scale: settings.attention_scale ?? "head",
+        tie_embeddings: settings.tie_embeddings ?? true,
+        dropout: settings.dropout ?? 0,
+        position: "learned",
+        bias: true,
+        qkv_bias: true,
+        head_bias: false,
+        weights: folder.file("model.safetensors"),
+      },
+      problems: [],
+    };
+  },
+  verify(r, settings, span) {
+    // A written `vocab` is checked against the folder (E0720) and the tokenizer (E0307, as any decoder's).
+    if (r.has("vocab")) return;
+    const size = r.external.tokenizerSize?.() ?? null;
+    if (size === null || size === settings.vocab) return;
+    r.diags.push(
+      diagnostic("E0307", span, `the pretrained decoder's vocabulary of ${String(settings.vocab)} (\`vocab_size\` in config.json) does not match the tokenizer's ${size} tokens`, {
+        label: `vocab_size ${String(settings.vocab)}, tokenizer ${size}`,
+        help: ["remove the `tokenizer` section to use the folder's tokenizer.json, or give a tokenizer of the checkpoint's vocabulary"],
+      }),
+    );
+  },
+};
+
 const scale = {
   type: { t: "either" as const, of: [oneOf("head", "dim"), float(0, undefined, { minExclusive: true })], describe: "`head`, `dim` or a number" },
   default: "head",
@@ -43,6 +117,7 @@ export const gpt: Preset = {
   doc: "A GPT-2-style decoder: token embedding + learned positions, pre-LN blocks (causal attention, tanh-GELU MLP), final LayerNorm, LM head tied to the embedding.",
   settings: {
     ...decoderCommon({ position: "learned", tie: true }),
+    pretrained: pretrainedSetting(gptFolder),
     heads: { type: int(1, 4096), doc: "attention heads; must divide `dim`" },
     layers: { type: int(0, LIMITS.repeat), doc: "transformer blocks" },
     mlp: { type: int(), default: (r) => (r.num("dim") === null ? null : r.num("dim")! * 4), defaultDoc: "4 x dim", doc: "hidden width of each block's MLP" },

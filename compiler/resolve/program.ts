@@ -8,6 +8,7 @@ import type { Span } from "../source.js";
 import type * as A from "../syntax/ast.js";
 import { parseSource, type Parsed } from "../syntax/index.js";
 import { Env } from "./evaluate.js";
+import { implicitTokenizer } from "./pretrained.js";
 import { didYouMean } from "./suggest.js";
 
 export const MODULES = ["encoder", "projector", "decoder"] as const;
@@ -35,6 +36,8 @@ export interface SectionSyntax {
   children: Map<string, SectionSyntax>;
   /** The env the section's own expressions are evaluated in (built per model). */
   span: Span;
+  /** Not written: the tokenizer a `pretrained:` decoder's folder implies (pretrained.ts). */
+  implicit?: true;
 }
 
 export interface ModelSyntax {
@@ -377,6 +380,7 @@ function modelSyntaxUncached(prog: Program, name: string, diags: Diagnostic[], s
     } else sections.set("train", sectionFromAst(diags, top, true));
   }
   for (const o of overrides) applyOverride(diags, sections, o, name);
+  implicitTokenizer(sections);
   return { name: decl.name, decl, file: def.file, sections, lets };
 }
 

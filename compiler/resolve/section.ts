@@ -4,6 +4,7 @@
 import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
 import type { Span } from "../source.js";
 import type { Env, Evaluator } from "./evaluate.js";
+import { againstFolder, folderSpan, fromFolder, type PretrainedKind } from "./pretrained.js";
 import type { SectionSyntax } from "./program.js";
 import { closest, didYouMean } from "./suggest.js";
 import { bareNameOf, hintFor, type Coercer, type Type, type Typed } from "./types.js";
@@ -15,6 +16,8 @@ export interface SettingSpec {
   default?: Typed | ((r: SectionReader) => Typed | null);
   /** Shown in docs instead of the function's code, e.g. "4 x dim". */
   defaultDoc?: string;
+  /** The `pretrained` setting only: how a folder gives the section's settings (pretrained.ts). */
+  folder?: PretrainedKind;
 }
 
 export type Schema = Record<string, SettingSpec>;
@@ -42,10 +45,10 @@ export class SectionReader {
     return this.syntax.settings.has(key);
   }
 
-  /** The value's span when the setting was written, else the section's header. */
+  /** The value's span when the setting was written, else the `pretrained:` folder's when it gave it, else the section's header. */
   span(key: string): Span {
     const s = this.syntax.settings.get(key);
-    return s ? s.expr.span : (this.syntax.label ?? this.syntax.name).span;
+    return s ? s.expr.span : (folderSpan(this, key) ?? (this.syntax.label ?? this.syntax.name).span);
   }
 
   /** The span of the whole `key: value` entry when written. */
@@ -69,6 +72,9 @@ export class SectionReader {
         if (binding) binding.value = raw;
       } else raw = this.ev.binding(written.key, binding);
       value = raw ? this.coercer.coerce(raw, spec.type, `\`${key}\``, this.env) : null;
+      if (value !== null) value = againstFolder(this, key, value);
+    } else if (fromFolder(this, key) !== undefined) {
+      value = fromFolder(this, key)!;
     } else if (spec.default === undefined) {
       // A written setting the schema does not know may be this one, misspelt (`layer: 2`).
       const misspelt = [...this.syntax.settings.values()].find((s) => !this.schema[s.key.name] && closest(s.key.name, Object.keys(this.schema)) === key);

@@ -2,12 +2,16 @@
 //   `chars`: one token per character of an alphabet (written in the spec, or every distinct
 //            character of a corpus file), plus special tokens;
 //   `hf`:    a Hugging Face tokenizer.json (byte-level BPE, GPT-2's kind), read here for its
-//            vocabulary size and the ids of the tokens the spec names as specials;
+//            vocabulary size and the ids of the tokens the spec names as specials; or a model
+//            folder's (`pretrained: "folder"`: tokenizer.json, its specials from
+//            tokenizer_config.json / special_tokens_map.json), the tokenizer a `pretrained:`
+//            decoder implies when the spec has no `tokenizer` section;
 //   `bpe`:   a byte-level BPE that `vlmc train` trains on the spec's `train.data` before the
 //            first step; its size is the declared `vocab`.
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { diagnostic } from "../diagnostics/diagnostic.js";
+import { pretrainedSetting, type PretrainedFolder, type PretrainedKind } from "./pretrained.js";
 import { readHfTokenizerFile } from "../../runtime/tokenizers/hf-file.js";
 import type { Span } from "../source.js";
 import type { Schema, SectionReader } from "./section.js";
@@ -49,6 +53,47 @@ const specialTokenCalls = {
   },
 };
 
+/** A Hugging Face tokenizer_config.json / special_tokens_map.json entry: the token, or `{ content }`. */
+function tokenOf(v: unknown): string | undefined {
+  if (typeof v === "string") return v;
+  if (v && typeof v === "object" && typeof (v as { content?: unknown }).content === "string") return (v as { content: string }).content;
+  return undefined;
+}
+
+/**
+ * The special roles a model folder gives its tokenizer: each of `pad_token`, `bos_token`,
+ * `eos_token`, `unk_token` from tokenizer_config.json, else special_tokens_map.json. GPT-2's
+ * `<|endoftext|>` is its bos, eos and unk; it has no pad (batches are then padded with id 0,
+ * which the loss mask hides, as for any `hf` tokenizer without a pad).
+ */
+export function folderSpecials(folder: PretrainedFolder): TypedCall {
+  const files = ["tokenizer_config.json", "special_tokens_map.json"].map((f) => folder.json(f));
+  const args: Record<string, Typed> = {};
+  for (const role of SPECIALS) {
+    let token = "";
+    for (const f of files) {
+      const t = f && typeof f === "object" ? tokenOf((f as Record<string, unknown>)[`${role}_token`]) : undefined;
+      if (t !== undefined) {
+        token = t;
+        break;
+      }
+    }
+    args[role] = token;
+  }
+  return { call: "tokens", args };
+}
+
+/** A model folder's tokenizer: its tokenizer.json, the specials from its config files. */
+export const hfTokenizerFolder: PretrainedKind = {
+  what: "a Hugging Face tokenizer folder",
+  requires: ["tokenizer.json"],
+  exclusive: ["file"],
+  soft: ["specials"],
+  missingHelp: "a model whose `pretrained:` decoder has no `tokenizer` section takes the folder's tokenizer.json: write a `tokenizer` section to use another",
+  origin: (key) => (key === "specials" ? "tokenizer_config.json / special_tokens_map.json" : undefined),
+  read: (folder) => ({ settings: { file: folder.file("tokenizer.json"), specials: folderSpecials(folder) }, problems: [] }),
+};
+
 export const tokenizerKinds: Record<string, { doc: string; settings: Schema }> = {
   chars: {
     doc: "One token per character. Ids: the special tokens first, in the order listed, then the alphabet's characters in order.",
@@ -61,7 +106,8 @@ export const tokenizerKinds: Record<string, { doc: string; settings: Schema }> =
   hf: {
     doc: "A Hugging Face tokenizer.json of a byte-level BPE (GPT-2's kind), run by @huggingface/tokenizers: the same ids as Python's `tokenizers`. The size is the file's highest id + 1.",
     settings: {
-      file: { type: str, doc: "the tokenizer.json, relative to the spec" },
+      file: { type: str, doc: "the tokenizer.json, relative to the spec (or the `pretrained` folder's)" },
+      pretrained: pretrainedSetting(hfTokenizerFolder),
       specials: {
         type: { t: "call", callees: specialTokenCalls },
         default: { call: "tokens", args: Object.fromEntries(SPECIALS.map((s) => [s, ""])) },

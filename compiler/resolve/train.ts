@@ -101,8 +101,15 @@ export const dataSources: Record<string, CallSpec> = {
     ],
   },
   text: {
-    doc: "Plain text for a text-only stage (the decoder alone): one document per line.",
-    args: [{ name: "file", type: str, doc: "a UTF-8 text file, relative to the spec" }, badRows],
+    doc: "Plain text for a text-only stage (the decoder alone): one document per line of a file, or the captions of an image-caption source (`text(shapes(...))`: its training captions train, its validation captions validate, its images are not read).",
+    args: [
+      {
+        name: "file",
+        type: { t: "either", of: [str, { t: "call", callees: {} }], describe: "a file name or an image-caption source" },
+        doc: "a UTF-8 text file, relative to the spec; or an image-caption source (`captions`, `csv`, `folder`, `shapes`, `mnist`) whose captions are the text",
+      },
+      badRows,
+    ],
   },
   conversations: {
     doc: 'Instruction data as JSON Lines in LLaVA\'s shape: one `{"image": "path", "conversations": [{"from": "human", "value": "<image>\\nquestion"}, {"from": "gpt", "value": "answer"}, ...]}` per line (an optional `"type"` names the question type `vlmc eval` scores per), image paths relative to the file. Written out with the model\'s `chat` template; the loss counts only the answers.',
@@ -118,6 +125,10 @@ export const dataSources: Record<string, CallSpec> = {
     ],
   },
 };
+
+/** The sources `text(...)` takes the captions of: those whose text is one caption per image. */
+export const CAPTION_SOURCES = ["captions", "csv", "folder", "shapes", "mnist"] as const;
+(dataSources.text!.args[0]!.type as { of: Type[] }).of[1] = { t: "call", callees: Object.fromEntries(CAPTION_SOURCES.map((k) => [k, dataSources[k]!])) };
 
 const dataType: Type = { t: "call", callees: dataSources };
 
@@ -200,6 +211,8 @@ export interface TrainInfo {
  */
 export function checkDataFiles(r: SectionReader, key: string, data: TypedCall, specFile: string, what = "data file"): void {
   const file = data.args.file;
+  // `text(captions("pairs.jsonl"))`: the inner source's file.
+  if (file && typeof file === "object" && "call" in file) return checkDataFiles(r, key, file as TypedCall, specFile, what);
   if (typeof file !== "string") return;
   const path = resolve(dirname(specFile), file);
   const folder = data.call === "folder";

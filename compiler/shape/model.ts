@@ -8,6 +8,7 @@ import { layerKinds } from "../layers/index.js";
 import { initSetting, SECTION_DEFAULT, takesInit } from "../layers/init.js";
 import { decoderCommon } from "../presets/gpt.js";
 import { presetsOf, type Preset } from "../presets/index.js";
+import { frozenPretrained } from "../presets/tfjs.js";
 import { node } from "../presets/preset.js";
 import { Env, Evaluator, type ModelScope } from "../resolve/evaluate.js";
 import { addBinding, MODULES, type ModelSyntax, type ModuleName, type Program, type SectionName, type SectionSyntax } from "../resolve/program.js";
@@ -275,7 +276,7 @@ export class ModelAnalysis implements ModelScope {
     }
     r.readAll();
     if (!trunk) return null;
-    const weights = (r.get("weights") as string | null) ?? "";
+    const weights = r.schema.weights ? ((r.get("weights") as string | null) ?? "") : ""; // (a `tfjs` encoder has none)
     if (weights) checkDataFiles(r, "weights", { call: "weights", args: { file: weights } }, this.syntax.file, "weights file");
     const ctx = { diags: this.diags, params: this.params, module: name };
     if (name === "encoder") {
@@ -455,7 +456,18 @@ export class ModelAnalysis implements ModelScope {
             }),
           );
         }
-        if (missing.length) ok = false;
+        // A frozen pretrained module (a `tfjs` encoder) has no vlmc parameters to train.
+        const frozen = info.train.filter((m) => !missing.includes(m) && this.frozenReason(m as ModuleName));
+        for (const m of frozen) {
+          this.diags.push(
+            diagnostic("E0734", sr.span("train"), `stage \`${stageName}\` trains the ${m}, which is frozen: ${this.frozenReason(m as ModuleName)}`, {
+              label: `\`${m}\` cannot be trained`,
+              notes: ["training a convolutional encoder needs the gradient of its filters (Conv2DBackpropFilter), which tfjs's wasm backend does not have"],
+              help: [`remove \`${m}\` from \`train\`: the stages train the modules after it`],
+            }),
+          );
+        }
+        if (missing.length || frozen.length) ok = false;
         else stages.push(info);
       } else ok = false;
     }
@@ -493,10 +505,16 @@ export class ModelAnalysis implements ModelScope {
     return { name: this.name, file: this.syntax.file, span: this.syntax.name.span, tokenizer, chat, modules, train, params: this.params, analysis: this };
   }
 
+  private frozenReason(m: ModuleName): string | null {
+    // (Never while the module is being built: that is not a question a stage's check may cause.)
+    const mod = this.hasSection(m) && !this.building.has(m) ? this.module(m) : null;
+    return mod ? frozenPretrained(mod.layers) : null;
+  }
+
   private checkNeverTrained(train: TrainInfo, modules: Partial<Record<ModuleName, ModuleResult>>): void {
     for (const m of MODULES) {
       const mod = modules[m];
-      if (!mod || mod.weights) continue;
+      if (!mod || mod.weights || frozenPretrained(mod.layers)) continue;
       if (train.stages.some((s) => s.train.includes(m))) continue;
       const syn = this.syntax.sections.get(m)!;
       this.diags.push(

@@ -126,7 +126,7 @@ export async function evaluateAnswers(tf: Tf, run: RunFiles, options: AnswerOpti
   if (options.limit !== undefined) chosen = chosen.slice(0, options.limit);
   if (chosen.length === 0) throw new RunError(`the ${split} split of ${data.describe} has no questions`, false);
 
-  const model = Model.create(tf, ir, 0);
+  const model = Model.create(tf, ir, 0, { baseDir: run.dir });
   const t0 = performance.now();
   try {
     try {

@@ -24,8 +24,14 @@ export interface LossResult {
 /** What the loss needs of the data: how rows are cut and padded, and the images' pixels. */
 export type LossData = Pick<StageData, "maxText" | "padId" | "imageSize" | "pixels">;
 
+/**
+ * The encoder's output for a chunk's images, made by the caller (the trainer's frozen encoder,
+ * runtime/train/encoder-cache.ts: cached, no pixels read), or null to run the encoder here.
+ */
+export type EncodeChunk = (examples: readonly Example[]) => Promise<tfjs.Tensor | null>;
+
 /** Sum of the per-token losses and the tokens counted, over `examples` in chunks of `chunk`. */
-async function lossSum(tf: Tf, model: Model, data: LossData, examples: readonly Example[], chunk: number): Promise<{ sum: number; count: number }> {
+async function lossSum(tf: Tf, model: Model, data: LossData, examples: readonly Example[], chunk: number, encode?: EncodeChunk): Promise<{ sum: number; count: number }> {
   let sum = 0;
   let count = 0;
   for (let i = 0; i < examples.length; i += chunk) {
@@ -37,13 +43,15 @@ async function lossSum(tf: Tf, model: Model, data: LossData, examples: readonly 
     );
     const made: tfjs.Tensor[] = [];
     try {
-      const images = data.imageSize ? tf.tensor(await data.pixels(part), [part.length, data.imageSize.height, data.imageSize.width, 3]) : null;
+      const encoded = data.imageSize && encode ? await encode(part) : null;
+      if (encoded) made.push(encoded);
+      const images = data.imageSize && !encoded ? tf.tensor(await data.pixels(part), [part.length, data.imageSize.height, data.imageSize.width, 3]) : null;
       if (images) made.push(images);
       const tokens = tf.tensor(batch.tokens, [batch.B, batch.T], "int32");
       const targets = tf.tensor(batch.targets, [batch.B, batch.T], "int32");
       const mask = tf.tensor(batch.mask, [batch.B, batch.T]);
       made.push(tokens, targets, mask);
-      const l = tf.tidy(() => model.loss(model.forward(images, tokens, { training: false }), targets, mask));
+      const l = tf.tidy(() => model.loss(model.forward(images, tokens, { training: false, ...(encoded ? { encoded } : {}) }), targets, mask));
       made.push(l);
       // The mean over this chunk's counted tokens, back to a sum (as the trainer weights chunks).
       sum += l.dataSync()[0]! * batch.count;
@@ -56,7 +64,7 @@ async function lossSum(tf: Tf, model: Model, data: LossData, examples: readonly 
 }
 
 /** The loss over `examples`; null when they count no token. */
-export async function teacherForcedLoss(tf: Tf, model: Model, data: LossData, examples: readonly Example[], chunk: number): Promise<LossResult | null> {
-  const { sum, count } = await lossSum(tf, model, data, examples, chunk);
+export async function teacherForcedLoss(tf: Tf, model: Model, data: LossData, examples: readonly Example[], chunk: number, encode?: EncodeChunk): Promise<LossResult | null> {
+  const { sum, count } = await lossSum(tf, model, data, examples, chunk, encode);
   return count === 0 ? null : { loss: sum / count, perplexity: Math.exp(sum / count), tokens: count, examples: examples.length };
 }

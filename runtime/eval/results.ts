@@ -95,8 +95,9 @@ export function evalDocument(result: EvalResult, weights: string): EvalDocument 
 }
 
 /** The key of an evaluation in DIR/eval.json (see the top of this file). */
-export function evalKey(runDir: string, what: { split?: string; data?: string; checkpoint?: string; weights?: string; limit?: number }): string {
+export function evalKey(runDir: string, what: { split?: string; stage?: string; data?: string; checkpoint?: string; weights?: string; limit?: number }): string {
   let key = what.data !== undefined ? `data:${relative(resolve(runDir), resolve(what.data)).split(sep).join("/")}` : (what.split ?? "validation");
+  if (what.stage !== undefined && what.data === undefined) key = `${what.stage}:${key}`;
   if (what.checkpoint !== undefined && what.weights !== undefined) {
     // A checkpoint folder's weights are FOLDER/weights.safetensors: name the folder.
     key += `@${what.checkpoint.endsWith(".safetensors") ? basename(what.weights) : basename(dirname(what.weights))}`;

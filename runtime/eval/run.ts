@@ -51,11 +51,14 @@ export interface RunFiles {
   /** The weights file to load, and what to call it in messages. */
   weights: string;
   weightsLabel: string;
+  /** The stage whose checkpoint the weights are (a checkpoint of the run's own); absent: the final weights or another file. */
+  stage?: string;
 }
 
 /**
- * The run folder's files. `checkpoint`: a checkpoint's name under DIR/checkpoints, `last` (the
- * newest whole one), a checkpoint folder, or a .safetensors file; default: DIR/weights.safetensors.
+ * The run folder's files. `checkpoint`: a checkpoint's name under DIR/checkpoints, a stage's
+ * name (its newest whole checkpoint), `last` (the newest whole one), a checkpoint folder, or a
+ * .safetensors file; default: DIR/weights.safetensors.
  */
 export function readRun(dir: string, checkpoint?: string): RunFiles {
   const abs = resolve(dir);
@@ -84,11 +87,11 @@ export function readRun(dir: string, checkpoint?: string): RunFiles {
   if (tokenizer.bos === null) throw new RunError("the tokenizer has no `bos` token: greedy decoding needs the token every caption starts from (add `bos` to the tokenizer's `specials`)", false);
   if (tokenizer.eos === null) throw new RunError("the tokenizer has no `eos` token: a caption would never end (add `eos` to the tokenizer's `specials`)", false);
 
-  const { weights, label } = weightsOf(abs, dir, checkpoint);
-  return { dir: abs, ir, tokenizer, weights, weightsLabel: label };
+  const { weights, label, stage } = weightsOf(abs, dir, checkpoint);
+  return { dir: abs, ir, tokenizer, weights, weightsLabel: label, ...(stage !== undefined && ir.train.stages.some((s) => s.name === stage) ? { stage } : {}) };
 }
 
-function weightsOf(abs: string, dir: string, checkpoint: string | undefined): { weights: string; label: string } {
+function weightsOf(abs: string, dir: string, checkpoint: string | undefined): { weights: string; label: string; stage?: string } {
   const names = () => {
     const all = listCheckpoints(abs).map((c) => c.name);
     return all.length ? `its checkpoints: ${all.join(", ")}` : "it has no checkpoints";
@@ -109,12 +112,17 @@ function weightsOf(abs: string, dir: string, checkpoint: string | undefined): { 
     return { weights: f, label: checkpoint };
   } else {
     const named = join(abs, "checkpoints", checkpoint);
-    folder = existsSync(named) ? named : resolve(checkpoint);
+    // A stage's name: that stage's newest whole checkpoint (the weights the stage ended with).
+    const ofStage = listCheckpoints(abs)
+      .reverse()
+      .find((c) => c.stage === checkpoint && verifyCheckpoint(c.path) === null);
+    folder = existsSync(named) ? named : ofStage ? ofStage.path : resolve(checkpoint);
     if (!existsSync(folder) || !statSync(folder).isDirectory()) throw new RunError(`no checkpoint \`${checkpoint}\` in ${dir} (${names()})`, true);
   }
   const problem = verifyCheckpoint(folder);
   if (problem) throw new RunError(`checkpoint ${folder}: ${problem}`, false);
-  return { weights: join(folder, "weights.safetensors"), label: join(folder, "weights.safetensors") };
+  const own = listCheckpoints(abs).find((c) => resolve(c.path) === resolve(folder));
+  return { weights: join(folder, "weights.safetensors"), label: join(folder, "weights.safetensors"), ...(own ? { stage: own.stage } : {}) };
 }
 
 export type SplitName = "validation" | "novel" | "ordinary" | "train";
@@ -203,7 +211,7 @@ async function chooseExamples(run: RunFiles, options: EvalOptions): Promise<Chos
     if (err instanceof DataError) throw new RunError(err.message, false);
     throw err;
   }
-  if (!data.images) throw new RunError(`${data.describe} has no images: there is nothing to caption`, false);
+  if (!data.images) throw new RunError(`${data.describe} has no images: there is nothing to caption (a text-only stage's validation loss is in the run's metrics: \`vlmc plot\`)`, false);
   const groups = call.kind === "shapes" ? shapesGroups(call, train.split) : null;
   const groupOf = (e: Example) => groups?.get(e.image!) ?? null;
   const examples = split === "train" ? data.train : split === "validation" ? data.validation : data.validation.filter((e) => groupOf(e) === split);
@@ -234,7 +242,7 @@ export async function evaluateRun(tf: Tf, run: RunFiles, options: EvalOptions = 
   if (images.length === 0) throw new RunError(`${what} is empty`, false);
   const rows = images.flatMap((g) => g.rows);
 
-  const model = Model.create(tf, ir, 0);
+  const model = Model.create(tf, ir, 0, { baseDir: run.dir });
   const t0 = performance.now();
   try {
     const hashWarnings: string[] = [];

@@ -12,15 +12,13 @@
 //
 // The folder is written whole or not at all: into a temporary sibling, flushed, then renamed over
 // the destination (an older export there is replaced).
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
-import { fsyncDir } from "../../compiler/files.js";
 import type { Ir, IrLayer } from "../../compiler/ir/types.js";
 import { hfGpt2Source, type HfGpt2Config } from "../hf-gpt2.js";
 import { irParams } from "../model.js";
 import { encodeSafetensors, formatShape, type TensorToWrite } from "../safetensors.js";
 import type { Tokenizer } from "../tokenizer.js";
 import { loadWeights } from "../weights-check.js";
+import { writeFolderAtomic } from "./folder.js";
 
 /** A run that cannot be exported: one line per problem; `usage` for files that cannot be read (exit 2). */
 export class ExportError extends Error {
@@ -49,7 +47,7 @@ const tick = (s: string) => `\`${s}\``;
 const ACTIVATION: Readonly<Record<string, string>> = { gelu_tanh: "gelu_new", gelu: "gelu" };
 
 /** The decoder's layers, depth-first. */
-function flat(layers: readonly IrLayer[]): IrLayer[] {
+export function flat(layers: readonly IrLayer[]): IrLayer[] {
   return layers.flatMap((l) => [l, ...flat(l.children ?? [])]);
 }
 
@@ -182,7 +180,7 @@ export function hfGpt2Tensors(values: ReadonlyMap<string, Float32Array>, shapes:
 }
 
 /** The files of a character vocabulary: there is no tokenizer.json equivalent, so vocab.json (token -> id) and a note. */
-function charsTokenizerFiles(tok: Tokenizer): Record<string, string> {
+export function charsTokenizerFiles(tok: Tokenizer): Record<string, string> {
   const vocab: Record<string, number> = {};
   for (let id = 0; id < tok.size; id++) {
     const t = tok.token(id);
@@ -194,26 +192,44 @@ function charsTokenizerFiles(tok: Tokenizer): Record<string, string> {
 export const CHARS_NOTE =
   "the run's tokenizer is a character vocabulary, which has no Hugging Face tokenizer.json equivalent: vocab.json maps each character (and special token) to its id; encode text one character at a time with it";
 
-/** Writes `files` (name -> contents) as the folder `out`, whole or not at all, replacing an older one. */
-function writeFolderAtomic(out: string, files: ReadonlyMap<string, Uint8Array | string>): void {
-  const parent = dirname(out);
-  mkdirSync(parent, { recursive: true });
-  const tmp = join(parent, `.${basename(out)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`);
-  const old = `${tmp}.old`;
-  try {
-    mkdirSync(tmp);
-    for (const [name, data] of files) writeFileSync(join(tmp, name), data, { flush: true });
-    fsyncDir(tmp);
-    // A folder cannot be renamed over a non-empty one: the old export steps aside first.
-    if (existsSync(out)) renameSync(out, old);
-    renameSync(tmp, out);
-    fsyncDir(parent);
-  } catch (err) {
-    rmSync(tmp, { recursive: true, force: true });
-    if (existsSync(old) && !existsSync(out)) renameSync(old, out);
-    throw err;
-  }
-  rmSync(old, { recursive: true, force: true });
+/** The run a decoder is exported from: its IR, tokenizer and weights file (`weightsLabel` names it in messages). */
+export interface HfExportRun {
+  ir: Ir;
+  tokenizer: Tokenizer;
+  weights: string;
+  weightsLabel: string;
+}
+
+/**
+ * Writes a run's decoder to `out` as a Hugging Face checkpoint folder: the decoder's weights, read
+ * all or nothing (ExportError, nothing written, when they do not fit the IR), as the family's
+ * tensors (`tensorsOf`), with config.json and the tokenizer's files, whole or not at all. `notes`
+ * come after the weights file's own and before those on the tokenizer and on `decoderOnly`, the
+ * note for a run that has an encoder or projector the checkpoint has no place for.
+ */
+export function writeHfDecoderFolder(
+  run: HfExportRun,
+  out: string,
+  config: { tie_word_embeddings?: boolean } & Record<string, unknown>,
+  tensorsOf: (values: ReadonlyMap<string, Float32Array>, shapes: ReadonlyMap<string, readonly number[]>, tied: boolean) => TensorToWrite[],
+  notes: { before: string[]; decoderOnly: string },
+): { files: string[]; notes: string[] } {
+  const params = irParams(run.ir).filter((p) => p.name.startsWith("decoder."));
+  // Only the decoder's tensors are read; the encoder's and projector's are not exported.
+  const loaded = loadWeights(run.weights, params, { nameMap: (n) => (n.startsWith("decoder.") ? n : null), expectHash: run.ir.hash });
+  if (!loaded.ok) throw new ExportError(`${run.weightsLabel} does not fit the run's ir.json`, loaded.problems.map((p) => p.message));
+  const said = [...loaded.warnings.filter((w) => w.kind === "hash").map((w) => `${run.weightsLabel}: ${w.message}`), ...notes.before];
+  const shapes = new Map(params.map((p) => [p.name, p.shape]));
+  const tensors = tensorsOf(loaded.values, shapes, config.tie_word_embeddings === true);
+  const files = new Map<string, Uint8Array | string>();
+  files.set("config.json", `${JSON.stringify(config, null, 2)}\n`);
+  files.set("model.safetensors", encodeSafetensors(tensors, { format: "pt" }));
+  const tokFiles = run.tokenizer.kind === "chars" ? charsTokenizerFiles(run.tokenizer) : run.tokenizer.files();
+  if (run.tokenizer.kind === "chars") said.push(CHARS_NOTE);
+  for (const [name, text] of Object.entries(tokFiles)) files.set(name, text);
+  if (run.ir.modules.encoder || run.ir.modules.projector) said.push(notes.decoderOnly);
+  writeFolderAtomic(out, files);
+  return { files: [...files.keys()], notes: said };
 }
 
 /**
@@ -221,22 +237,7 @@ function writeFolderAtomic(out: string, files: ReadonlyMap<string, Uint8Array | 
  * checkpoint folder. Throws ExportError (nothing written) when the decoder does not fit GPT-2 or
  * the weights do not fit the IR.
  */
-export function exportHfGpt2(run: { ir: Ir; tokenizer: Tokenizer; weights: string; weightsLabel: string }, out: string): HfGpt2Export {
+export function exportHfGpt2(run: HfExportRun, out: string): HfGpt2Export {
   const config = hfGpt2ConfigOf(run.ir, run.tokenizer);
-  const params = irParams(run.ir).filter((p) => p.name.startsWith("decoder."));
-  // Only the decoder's tensors are read; the encoder's and projector's are not exported.
-  const loaded = loadWeights(run.weights, params, { nameMap: (n) => (n.startsWith("decoder.") ? n : null), expectHash: run.ir.hash });
-  if (!loaded.ok) throw new ExportError(`${run.weightsLabel} does not fit the run's ir.json`, loaded.problems.map((p) => p.message));
-  const notes = loaded.warnings.filter((w) => w.kind === "hash").map((w) => `${run.weightsLabel}: ${w.message}`);
-  const shapes = new Map(params.map((p) => [p.name, p.shape]));
-  const tensors = hfGpt2Tensors(loaded.values, shapes, config.tie_word_embeddings === true);
-  const files = new Map<string, Uint8Array | string>();
-  files.set("config.json", `${JSON.stringify(config, null, 2)}\n`);
-  files.set("model.safetensors", encodeSafetensors(tensors, { format: "pt" }));
-  const tokFiles = run.tokenizer.kind === "chars" ? charsTokenizerFiles(run.tokenizer) : run.tokenizer.files();
-  if (run.tokenizer.kind === "chars") notes.push(CHARS_NOTE);
-  for (const [name, text] of Object.entries(tokFiles)) files.set(name, text);
-  if (run.ir.modules.encoder || run.ir.modules.projector) notes.push("only the decoder is exported: GPT-2 has no place for the image encoder and projector");
-  writeFolderAtomic(out, files);
-  return { config, files: [...files.keys()], notes };
+  return { config, ...writeHfDecoderFolder(run, out, config, hfGpt2Tensors, { before: [], decoderOnly: "only the decoder is exported: GPT-2 has no place for the image encoder and projector" }) };
 }

@@ -177,7 +177,7 @@ export async function runRequest(tf: Tf, req: GenerateRequest): Promise<CaptionR
   const { run, images, prompt, sampling, options, maxTokens, grid, paths } = req;
   const { ir, tokenizer } = run;
   const t0 = performance.now();
-  const model = Model.create(tf, ir, 0);
+  const model = Model.create(tf, ir, 0, { baseDir: run.dir });
   try {
     try {
       loadWeightsFile(model, run.weights, null, () => {}, run.weightsLabel);

@@ -201,7 +201,7 @@ export async function captionSamples(tf: Tf, dir: string, n: number, trained?: M
   if (chosen.length === 0) throw new DataError(`${data.describe} has no examples`);
   const size = data.imageSize!;
   const pixels = await data.pixels(chosen);
-  const model = trained ?? Model.create(tf, ir, 0);
+  const model = trained ?? Model.create(tf, ir, 0, { baseDir: run.dir });
   let generated: string[];
   try {
     if (!trained) loadWeightsFile(model, run.weights, null, () => {}, run.weightsLabel);

@@ -119,12 +119,18 @@ export function readCheckpointFile(path: string, file: string): Uint8Array {
 
 /**
  * Deletes all but the newest `keep` checkpoints and `best` (a name, kept whatever its age), and
- * any `.tmp-*` folder a crash left. A folder is renamed out of the way before it is removed, so
- * a crash during removal never leaves a checkpoint-named folder with some files missing.
+ * any `.tmp-*` folder a crash left. The last checkpoint of each finished stage is kept too: a
+ * multi-stage recipe is judged stage by stage (`vlmc eval --checkpoint align`), and a stage's
+ * end is where a user restarts a later stage from. A folder is renamed out of the way before it
+ * is removed, so a crash during removal never leaves a checkpoint-named folder with some files
+ * missing.
  */
 export function pruneCheckpoints(runDir: string, keep: number, best: string | null): string[] {
   const all = listCheckpoints(runDir);
-  const doomed = all.slice(0, Math.max(0, all.length - keep)).filter((c) => c.name !== best);
+  const current = all.at(-1)?.stage;
+  const stageEnds = new Set<string>();
+  for (let i = 0; i < all.length; i++) if (all[i]!.stage !== current && all[i + 1]?.stage !== all[i]!.stage) stageEnds.add(all[i]!.name);
+  const doomed = all.slice(0, Math.max(0, all.length - keep)).filter((c) => c.name !== best && !stageEnds.has(c.name));
   const dir = join(runDir, CHECKPOINTS);
   for (const c of doomed) {
     const gone = join(dir, `.tmp-delete-${c.name}`);

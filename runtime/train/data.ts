@@ -23,6 +23,7 @@ import { loadInstruct } from "../data/sources/instruct.js";
 import type { Tokenizer } from "../tokenizer.js";
 
 export { DataError, normalizePixels, type Example, type StageData } from "../data/sources/common.js";
+import type { Example } from "../data/sources/common.js";
 
 /** The loader of each data source kind; `images: false` ones feed a text-only stage. */
 const SOURCES: Record<string, { load: SourceLoader; images: boolean }> = {
@@ -44,9 +45,10 @@ export function imageSize(ir: Ir): { height: number; width: number } | null {
 }
 
 export function describeCall(c: IrCall): string {
+  const isCall = (v: unknown): v is IrCall => typeof v === "object" && v !== null && !Array.isArray(v) && typeof (v as IrCall).kind === "string";
   const args = Object.entries(c)
     .filter(([k]) => k !== "kind")
-    .map(([k, v]) => `${k}: ${JSON.stringify(v)}`);
+    .map(([k, v]) => `${k}: ${isCall(v) ? describeCall(v) : JSON.stringify(v)}`);
   return `${c.kind}(${args.join(", ")})`;
 }
 
@@ -64,6 +66,7 @@ export function pixelPolicy(ir: Ir): IrPixels | null {
 
 /** Reads the data source of a stage. `baseDir` is the folder the IR's paths are relative to. */
 export async function loadStageData(call: IrCall, ir: Ir, tokenizer: Tokenizer, opts: { baseDir: string; split: number; seed: number }): Promise<StageData> {
+  if (call.kind === "text" && call.file && typeof call.file === "object" && !Array.isArray(call.file)) return captionsAsText(call, call.file as IrCall, ir, tokenizer, opts);
   const source = SOURCES[call.kind];
   if (!source) throw new DataError(`unknown data source \`${call.kind}\``);
   const context = decoderContext(ir);
@@ -90,3 +93,46 @@ export async function loadStageData(call: IrCall, ir: Ir, tokenizer: Tokenizer, 
   });
 }
 
+
+/**
+ * `text(shapes(...))`: the captions of an image-caption source as a text-only stage's documents.
+ * The inner source keeps its own split, so the captions validation holds out (the shapes set's
+ * novel descriptions) never train the decoder. Its images are not read; the captions are
+ * encoded again with the whole context as their room (no visual tokens in front).
+ */
+async function captionsAsText(call: IrCall, inner: IrCall, ir: Ir, tokenizer: Tokenizer, opts: { baseDir: string; split: number; seed: number }): Promise<StageData> {
+  const source = SOURCES[inner.kind];
+  if (!source?.images) throw new DataError(`text(...) takes a file or an image-caption source, not \`${inner.kind}\``);
+  const describe = describeCall(call);
+  const context = decoderContext(ir);
+  const maxText = context === null ? 1 << 20 : context;
+  // The inner source is loaded as if for an image stage (its captions are checked against the room
+  // visual tokens would leave), then stripped of its images.
+  const size = imageSize(ir) ?? { height: 1, width: 1 };
+  const policy = pixelPolicy(ir) ?? { normalize: "unit", mean: [0, 0, 0], std: [1, 1, 1], resize: "stretch" as const };
+  const data = await source.load({
+    call: inner,
+    ir,
+    tokenizer,
+    baseDir: opts.baseDir,
+    split: opts.split,
+    seed: opts.seed,
+    describe: describeCall(inner),
+    maxText,
+    padId: tokenizer.pad ?? 0,
+    size,
+    policy,
+  });
+  const strip = (e: Example): Example => ({ ...e, image: null });
+  return {
+    describe,
+    train: data.train.map(strip),
+    validation: data.validation.map(strip),
+    problems: data.problems,
+    images: false,
+    maxText,
+    padId: data.padId,
+    imageSize: null,
+    pixels: async () => new Float32Array(0),
+  };
+}

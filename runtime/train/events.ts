@@ -19,6 +19,8 @@ export type TrainEvent =
       examples: { train: number; validation: number };
       data: string;
     }
+  /** A stage's frozen encoder outputs: all its images cached (`complete`), or the budget met. */
+  | { type: "encoder-cache"; stage: string; complete: boolean; images: number; stageImages: number; bytes: number; budgetBytes: number }
   | { type: "step"; stage: string; stageStep: number; steps: number; globalStep: number; loss: number; lr: number; gradNorm: number; tokens: number; seconds: number }
   | { type: "eval"; stage: string; stageStep: number; globalStep: number; loss: number; perplexity: number; examples: number; best: boolean }
   | { type: "early-stop"; stage: string; stageStep: number; globalStep: number; patience: number; bestLoss: number; bestStep: number }

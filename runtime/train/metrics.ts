@@ -1,13 +1,16 @@
 // RUN/metrics.jsonl: one JSON object a line, per optimizer step
 // ({"stage","step","stage_step","loss","lr","grad_norm","tokens","tokens_per_s"}) and per
 // evaluation ({"stage","step","eval":{"loss","perplexity","examples"}}), `step` counting optimizer
-// steps across the run. Appended as the run goes; a resumed run first cuts the lines after its
-// checkpoint's step, so the file reads as one uninterrupted run.
+// steps across the run. A stage with a frozen encoder adds `"encoder": {"encoded", "cached",
+// "cache_mb"}` to its step lines: images the encoder ran on, examples whose encoder output came
+// from the cache, and the cache's size (runtime/train/encoder-cache.ts). Appended as the run
+// goes; a resumed run first cuts the lines after its checkpoint's step, so the file reads as one
+// uninterrupted run.
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { writeFileAtomic } from "../../compiler/files.js";
 
 export type MetricsLine =
-  | { stage: string; step: number; stage_step: number; loss: number; lr: number; grad_norm: number; tokens: number; tokens_per_s: number }
+  | { stage: string; step: number; stage_step: number; loss: number; lr: number; grad_norm: number; tokens: number; tokens_per_s: number; encoder?: { encoded: number; cached: number; cache_mb: number } }
   | { stage: string; step: number; eval: { loss: number; perplexity: number; examples: number } };
 
 export class Metrics {

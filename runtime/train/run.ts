@@ -30,6 +30,7 @@ import type { TrainEvent } from "./events.js";
 import { Metrics } from "./metrics.js";
 import { decodeState, type RunState } from "./state.js";
 import { Diverged, runStages } from "./trainer.js";
+import { DEFAULT_ENCODER_CACHE_MB } from "./encoder-cache.js";
 import { reportAtEnd } from "../report/report.js";
 import { CurvesWatcher } from "../report/watch.js";
 
@@ -54,6 +55,11 @@ export interface TrainOptions {
   log?: (line: string) => void;
   /** RUN/curves/ redrawn at every evaluation, RUN/report.html written at the end (default true). */
   report?: boolean;
+  /**
+   * The budget of the frozen encoder's output cache, in MiB (0: no cache); default the
+   * environment's VLMC_ENCODER_CACHE_MB, else DEFAULT_ENCODER_CACHE_MB (docs/training.md).
+   */
+  encoderCacheMb?: number;
 }
 
 interface Common {
@@ -102,6 +108,8 @@ export async function train(specPath: string, options: TrainOptions = {}): Promi
   if (!spec.ir || hasErrors(diagnostics)) return { status: "invalid", diagnostics, sources };
   const ir: Ir = spec.ir;
   if (!ir.train) return fail(`${specPath}: the model \`${ir.model}\` has no \`train\` section: nothing to train`);
+  const cacheMb = options.encoderCacheMb ?? (process.env.VLMC_ENCODER_CACHE_MB !== undefined && process.env.VLMC_ENCODER_CACHE_MB !== "" ? Number(process.env.VLMC_ENCODER_CACHE_MB) : DEFAULT_ENCODER_CACHE_MB);
+  if (!Number.isFinite(cacheMb) || cacheMb < 0) return fail(`the encoder cache's budget must be a number of MiB, 0 or more (0 turns the cache off); got ${options.encoderCacheMb ?? JSON.stringify(process.env.VLMC_ENCODER_CACHE_MB)}${options.encoderCacheMb === undefined ? " from VLMC_ENCODER_CACHE_MB" : ""}`, true);
   if (!ir.tokenizer) return fail(`${specPath}: the model \`${ir.model}\` has no tokenizer: its data cannot be tokenized`);
   if (!ir.modules.decoder) return fail(`${specPath}: the model \`${ir.model}\` has no decoder: nothing makes logits`);
 
@@ -239,6 +247,7 @@ export async function train(specPath: string, options: TrainOptions = {}): Promi
         metrics,
         data,
         maxSteps: options.maxSteps ?? null,
+        encoderCacheBytes: Math.floor(cacheMb * 2 ** 20),
         checkpointEvery: options.checkpointEvery ?? null,
         stopRequested: options.shouldStop ?? (() => false),
         emit,

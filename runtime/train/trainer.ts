@@ -12,6 +12,8 @@
 //   checkpoint stay as they were.
 // - An epoch drops its last partial batch when the training split has at least a batch (each step
 //   then sees `batch` examples); an `epochs` stage runs floor(n / batch) steps an epoch.
+// - Frozen modules run in inference mode (no dropout). A frozen encoder runs outside the gradient
+//   tape, and its outputs are cached across epochs and stages (encoder-cache.ts says when).
 import type * as tfjs from "@tensorflow/tfjs";
 import type { Tf } from "../../compiler/layers/ops.js";
 import type { Ir, IrStage } from "../../compiler/ir/types.js";
@@ -27,6 +29,8 @@ import type { Metrics } from "./metrics.js";
 import { lrFactor, warmupSteps } from "./schedule.js";
 import { dataSeed, DROPOUT_RULE, dropoutSeed, encodeState, STATE_VERSION, type RunState } from "./state.js";
 import type { TrainEvent } from "./events.js";
+import { cacheRefusal, DEFAULT_ENCODER_CACHE_MB, EncoderCache, FrozenEncoder } from "./encoder-cache.js";
+import { bytes } from "../../compiler/cost/estimate.js";
 
 export class Diverged extends Error {
   constructor(
@@ -54,6 +58,8 @@ export interface LoopOptions {
   emit: (e: TrainEvent) => void;
   /** Where to start: a checkpoint's state and optimizer bytes, or null for the beginning. */
   resume: { state: RunState; optimizer: Uint8Array } | null;
+  /** The frozen encoder's output cache's budget in bytes (0: no cache); default DEFAULT_ENCODER_CACHE_MB MiB. */
+  encoderCacheBytes?: number;
 }
 
 export type LoopEnd = { status: "finished" | "max-steps" | "interrupted"; globalStep: number; checkpoint: string | null; lastEval: { stage: string; loss: number; perplexity: number } | null };
@@ -74,6 +80,8 @@ export async function runStages(o: LoopOptions): Promise<LoopEnd> {
   let lastEval: LoopEnd["lastEval"] = null;
   const stages = ir.train!.stages;
   const startIndex = o.resume ? o.resume.state.stageIndex + (o.resume.state.stageDone ? 1 : 0) : 0;
+  const cacheBudget = o.encoderCacheBytes ?? DEFAULT_ENCODER_CACHE_MB * 2 ** 20;
+  const encoderCache = new EncoderCache(cacheBudget);
 
   for (let si = startIndex; si < stages.length; si++) {
     const stage = stages[si]!;
@@ -100,6 +108,9 @@ export async function runStages(o: LoopOptions): Promise<LoopEnd> {
     const textView = data.images ? model : decoderOnly(model);
     const ckEvery = o.checkpointEvery ?? stage.checkpoint_every;
     o.emit({ type: "stage", stage: stage.name, index: si, stages: stages.length, steps: total, startStep: stageStep, batch: stage.batch, accumulate: stage.accumulate, microBatch: micro, train: stage.train, frozen: stage.frozen, examples: { train: n, validation: data.validation.length }, data: data.describe });
+    // The encoder's weights change in this stage: what was cached of it is stale.
+    if (stage.train.includes("encoder")) encoderCache.clear();
+    const frozenEncoder = frozenEncoderOf(o, stage, data, encoderCache);
 
     const state = (done: boolean, factor: number): RunState => ({
       version: STATE_VERSION,
@@ -132,7 +143,8 @@ export async function runStages(o: LoopOptions): Promise<LoopEnd> {
       return name;
     };
     const evaluate = async (): Promise<boolean> => {
-      const r = await evaluateLoss(tf, textView, data, data.validation, micro);
+      const r = await evaluateLoss(tf, textView, data, data.validation, micro, frozenEncoder);
+      frozenEncoder?.take(); // step lines count the training batches' images only
       if (r === null) return false;
       const improved = best === null || r.loss < best.loss;
       if (improved) {
@@ -163,7 +175,7 @@ export async function runStages(o: LoopOptions): Promise<LoopEnd> {
         const { indices } = stream.next();
         const examples = Array.from(indices, (i) => data.train[i]!);
         const factor = lrFactor(stage.schedule, stageStep, total);
-        const r = await step(tf, textView, data, examples, micro, vars, (m) => dropoutSeed(seed, stage.name, stageStep, m));
+        const r = await trainStep(tf, textView, data, examples, micro, vars, (m) => dropoutSeed(seed, stage.name, stageStep, m), { frozen: stage.frozen, encoder: frozenEncoder });
         // Test hook (docs/training.md): VLMC_TEST_NAN_AT=N makes the loss of run step N NaN.
         if (process.env.VLMC_TEST_NAN_AT && Number(process.env.VLMC_TEST_NAN_AT) === globalStep + 1) r.loss = NaN;
         if (!Number.isFinite(r.loss) || !Number.isFinite(r.norm)) {
@@ -188,7 +200,8 @@ export async function runStages(o: LoopOptions): Promise<LoopEnd> {
         globalStep++;
         const seconds = (performance.now() - t0) / 1000;
         const lr = opt.baseLr(factor);
-        o.metrics.append({ stage: stage.name, step: globalStep, stage_step: stageStep, loss: r.loss, lr, grad_norm: r.norm, tokens: r.tokens, tokens_per_s: Math.round(r.tokens / seconds) });
+        const enc = frozenEncoder && { ...frozenEncoder.take(), cache_mb: Number((encoderCache.bytes / 2 ** 20).toFixed(3)) };
+        o.metrics.append({ stage: stage.name, step: globalStep, stage_step: stageStep, loss: r.loss, lr, grad_norm: r.norm, tokens: r.tokens, tokens_per_s: Math.round(r.tokens / seconds), ...(enc ? { encoder: enc } : {}) });
         o.emit({ type: "step", stage: stage.name, stageStep, steps: total, globalStep, loss: r.loss, lr, gradNorm: r.norm, tokens: r.tokens, seconds });
 
         const last = stageStep === total;
@@ -215,6 +228,29 @@ export async function runStages(o: LoopOptions): Promise<LoopEnd> {
   return { status: "finished", globalStep, checkpoint: lastCheckpoint, lastEval };
 }
 
+/**
+ * The stage's frozen encoder (run outside the tape, cached when it can be), or null when the
+ * stage trains the encoder or has no images. Says what it does: a note at the start, an
+ * `encoder-cache` event (and a note) when the stage's images are all cached or the budget is met.
+ */
+function frozenEncoderOf(o: LoopOptions, stage: IrStage, data: StageData, cache: EncoderCache): FrozenEncoder | null {
+  if (!o.ir.modules.encoder || !data.images || !stage.frozen.includes("encoder")) return null;
+  const refusal = cacheRefusal(data, cache.budgetBytes);
+  const report = (complete: boolean) => {
+    o.emit({ type: "encoder-cache", stage: stage.name, complete, images: cache.size, stageImages: f.images, bytes: cache.bytes, budgetBytes: cache.budgetBytes });
+    o.emit({
+      type: "note",
+      message: complete
+        ? `stage \`${stage.name}\`: encoder outputs cached (${cache.size} images, ${bytes(cache.bytes)})`
+        : `stage \`${stage.name}\`: the encoder cache is full (${cache.size} images, ${bytes(cache.bytes)} of a ${bytes(cache.budgetBytes)} budget): the other images are encoded every epoch (VLMC_ENCODER_CACHE_MB raises the budget)`,
+    });
+  };
+  const f = new FrozenEncoder(o.tf, o.model, data, refusal ? null : cache, report);
+  if (refusal) o.emit({ type: "note", message: `stage \`${stage.name}\`: the frozen encoder's outputs are not cached: ${refusal}` });
+  else if (f.complete) o.emit({ type: "note", message: `stage \`${stage.name}\`: the encoder outputs of its ${f.images} images are cached already (${bytes(cache.bytes)})` });
+  return f;
+}
+
 /** The model seen through its decoder alone, for a text-only stage (`text(file)`). */
 function decoderOnly(model: Model): Model {
   const view = Object.create(model) as Model;
@@ -224,21 +260,25 @@ function decoderOnly(model: Model): Model {
 
 interface Prepared {
   images: tfjs.Tensor | null;
+  /** The frozen encoder's output (then `images` is null). */
+  encoded: tfjs.Tensor | null;
   tokens: tfjs.Tensor;
   targets: tfjs.Tensor;
   mask: tfjs.Tensor;
   count: number;
 }
 
-async function prepare(tf: Tf, data: StageData, examples: readonly Example[]): Promise<Prepared> {
+async function prepare(tf: Tf, data: StageData, examples: readonly Example[], encoder: FrozenEncoder | null): Promise<Prepared> {
   const batch = makeBatch(
     examples, // their ids, and the loss masks of instruction data
     Array.from(examples, (_, i) => i),
     { maxText: data.maxText, padId: data.padId },
   );
-  const images = data.imageSize ? tf.tensor(await data.pixels(examples), [examples.length, data.imageSize.height, data.imageSize.width, 3]) : null;
+  const encoded = data.imageSize && encoder ? await encoder.encode(examples) : null;
+  const images = data.imageSize && !encoded ? tf.tensor(await data.pixels(examples), [examples.length, data.imageSize.height, data.imageSize.width, 3]) : null;
   return {
     images,
+    encoded,
     tokens: tf.tensor(batch.tokens, [batch.B, batch.T], "int32"),
     targets: tf.tensor(batch.targets, [batch.B, batch.T], "int32"),
     mask: tf.tensor(batch.mask, [batch.B, batch.T]),
@@ -246,7 +286,7 @@ async function prepare(tf: Tf, data: StageData, examples: readonly Example[]): P
   };
 }
 
-const release = (tf: Tf, p: Prepared) => tf.dispose([p.images, p.tokens, p.targets, p.mask].filter((t): t is tfjs.Tensor => t !== null));
+const release = (tf: Tf, p: Prepared) => tf.dispose([p.images, p.encoded, p.tokens, p.targets, p.mask].filter((t): t is tfjs.Tensor => t !== null));
 
 function chunks<T>(xs: readonly T[], size: number): T[][] {
   const out: T[][] = [];
@@ -254,10 +294,17 @@ function chunks<T>(xs: readonly T[], size: number): T[][] {
   return out;
 }
 
-/** One step's gradients (summed over micro-batches), loss and global gradient norm. */
-async function step(tf: Tf, model: Model, data: StageData, examples: readonly Example[], micro: number, vars: tfjs.Variable[], seedOf: (micro: number) => number): Promise<{ loss: number; norm: number; tokens: number; grads: Record<string, tfjs.Tensor> }> {
+/** How a step runs the modules: those frozen (inference mode), and the frozen encoder's runner. */
+export interface StepModules {
+  frozen: readonly string[];
+  /** Null: the encoder runs inside the tape with the rest (a stage that trains it). */
+  encoder: FrozenEncoder | null;
+}
+
+/** One step's gradients (summed over micro-batches), loss and global gradient norm (exported for bench/frozen.ts and the tests). */
+export async function trainStep(tf: Tf, model: Model, data: StageData, examples: readonly Example[], micro: number, vars: tfjs.Variable[], seedOf: (micro: number) => number, modules: StepModules): Promise<{ loss: number; norm: number; tokens: number; grads: Record<string, tfjs.Tensor> }> {
   const parts: Prepared[] = [];
-  for (const c of chunks(examples, micro)) parts.push(await prepare(tf, data, c));
+  for (const c of chunks(examples, micro)) parts.push(await prepare(tf, data, c, modules.encoder));
   const total = Math.max(1, parts.reduce((a, p) => a + p.count, 0));
   let grads: Record<string, tfjs.Tensor> = {};
   let loss = 0;
@@ -265,7 +312,8 @@ async function step(tf: Tf, model: Model, data: StageData, examples: readonly Ex
     parts.forEach((p, m) => {
       const weight = p.count / total;
       const { value, grads: g } = tf.variableGrads(() => {
-        const logits = model.forward(p.images, p.tokens, { training: true, dropoutSeed: seedOf(m) });
+        // The encoder's output (when frozen) comes in from outside: the tape records none of it.
+        const logits = model.forward(p.images, p.tokens, { training: true, dropoutSeed: seedOf(m), frozen: modules.frozen, ...(p.encoded ? { encoded: p.encoded } : {}) });
         return tf.mul(model.loss(logits, p.targets, p.mask), weight) as tfjs.Scalar;
       }, vars);
       loss += value.dataSync()[0]!;
@@ -282,7 +330,9 @@ async function step(tf: Tf, model: Model, data: StageData, examples: readonly Ex
   } finally {
     for (const p of parts) release(tf, p);
   }
-  const norm = Math.sqrt(tf.tidy(() => tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))).dataSync()[0]!);
+  const squares = tf.tidy(() => tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g)))));
+  const norm = Math.sqrt(squares.dataSync()[0]!);
+  squares.dispose();
   // Variables are named after their parameters: key the gradients by name.
   const named: Record<string, tfjs.Tensor> = {};
   for (const v of vars) if (grads[v.name]) named[v.name] = grads[v.name]!;
@@ -290,7 +340,7 @@ async function step(tf: Tf, model: Model, data: StageData, examples: readonly Ex
 }
 
 /** Mean loss over the counted positions of `examples` (training off); null when there are none. */
-async function evaluateLoss(tf: Tf, model: Model, data: StageData, examples: readonly Example[], micro: number): Promise<{ loss: number; perplexity: number; examples: number } | null> {
-  const r = await teacherForcedLoss(tf, model, data, examples, micro);
+async function evaluateLoss(tf: Tf, model: Model, data: StageData, examples: readonly Example[], micro: number, encoder: FrozenEncoder | null): Promise<{ loss: number; perplexity: number; examples: number } | null> {
+  const r = await teacherForcedLoss(tf, model, data, examples, micro, encoder ? (part) => encoder.encode(part) : undefined);
   return r && { loss: r.loss, perplexity: r.perplexity, examples: r.examples };
 }

@@ -44,6 +44,8 @@ export interface StageData {
   imageSize: { height: number; width: number } | null;
   /** Images of these examples as [B, H, W, 3] floats (row-major), resized and normalised by the encoder's `pixels`. */
   pixels(examples: readonly Example[]): Promise<Float32Array>;
+  /** Pixels differ between epochs (augmentation): the trainer caches no encoder outputs. No source augments yet. */
+  augment?: boolean;
 }
 
 /** What a source is loaded with (data.ts checks the model against the source first). */
