@@ -242,7 +242,7 @@ function frozenEncoderOf(o: LoopOptions, stage: IrStage, data: StageData, cache:
       type: "note",
       message: complete
         ? `stage \`${stage.name}\`: encoder outputs cached (${cache.size} images, ${bytes(cache.bytes)})`
-        : `stage \`${stage.name}\`: the encoder cache is full (${cache.size} images, ${bytes(cache.bytes)} of a ${bytes(cache.budgetBytes)} budget): the other images are encoded every epoch (VLMC_ENCODER_CACHE_MB raises the budget)`,
+        : `stage \`${stage.name}\`: the encoder cache is full (${cache.size} images, ${bytes(cache.bytes)} of a ${bytes(cache.budgetBytes)} budget): the other images are encoded every epoch (\`--encoder-cache-mb N\` raises the budget)`,
     });
   };
   const f = new FrozenEncoder(o.tf, o.model, data, refusal ? null : cache, report);
