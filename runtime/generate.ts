@@ -139,7 +139,7 @@ export async function generate(model: Model, images: Tensor | null, options: Gen
         const tokens = tf.tensor2d(flat, [B, T - from], "int32");
         const visualMaps: Tensor[] = [];
         const onAttention = (path: string, w: Tensor) => {
-          const [bb, h, n, l] = w.shape as [number, number, number, number];
+          const [bb, h, n] = w.shape as [number, number, number, number];
           if (decoderAttention && path.startsWith("decoder.")) {
             // The last query (it chooses the next token) on the visual keys, mean over heads: [B, Nv].
             visualMaps.push(tf.mean(tf.slice(w, [0, 0, n - 1, 0], [bb, h, 1, nv]), [1, 2]));

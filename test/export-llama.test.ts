@@ -12,22 +12,20 @@
 // Llama layout cannot express (refused naming each misfit, nothing written), `--context`.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { check } from "../compiler/check.js";
-import { compile } from "../compiler/compile.js";
 import type { Ir } from "../compiler/ir/types.js";
-import { irToJson } from "../compiler/ir/yaml.js";
 import { initBackend, type Tf } from "../runtime/backend.js";
 import { hfLlamaSpecText, loadHfLlama, readHfLlamaConfig } from "../runtime/hf-llama.js";
-import { irParams, Model } from "../runtime/model.js";
-import { uniform01 } from "../runtime/random.js";
-import { encodeSafetensors, METADATA_HASH, readSafetensors, readSafetensorsHeader } from "../runtime/safetensors.js";
+import { Model } from "../runtime/model.js";
+import { readSafetensors, readSafetensorsHeader } from "../runtime/safetensors.js";
 import { CharTokenizer } from "../runtime/tokenizer.js";
 import { assignValues } from "../runtime/weights.js";
 import { runVlmc } from "./helpers/cli.js";
 import { relError } from "./helpers/numeric.js";
+import { compileText as compileTextIn, makeRandomRun } from "./helpers/random-run.js";
 import { repoPath } from "./helpers/paths.js";
 
 const dir = mkdtempSync(join(tmpdir(), "vlmc-export-llama-"));
@@ -49,28 +47,8 @@ train {
 `;
 }
 
-function compileText(name: string, text: string): Ir {
-  const path = join(dir, `${name}.vlm`);
-  writeFileSync(path, text);
-  const { ir, diagnostics } = compile(path, { baseDir: dir });
-  assert.ok(ir, diagnostics.map((d) => `${d.code} ${d.message}`).join("\n"));
-  assert.deepEqual(diagnostics.map((d) => `${d.code} ${d.message}`), []);
-  return ir;
-}
-
-/** A run folder as `vlmc train` leaves it, every parameter random (RMSNorm gains too). */
-function makeRun(name: string, text: string, seed: number): { run: string; ir: Ir; values: Map<string, Float32Array> } {
-  const run = join(dir, name);
-  mkdirSync(run, { recursive: true });
-  const ir = compileText(name, text);
-  writeFileSync(join(run, "ir.json"), irToJson(ir));
-  writeFileSync(join(run, "tokenizer.json"), JSON.stringify(tok.toJSON()));
-  const rand = uniform01(seed);
-  const values = new Map(irParams(ir).map((p) => [p.name, Float32Array.from({ length: p.shape.reduce((a, b) => a * b, 1) }, () => (rand() - 0.5) * 0.6)]));
-  const tensors = irParams(ir).map((p) => ({ name: p.name, dtype: "F32" as const, shape: p.shape, data: values.get(p.name)! }));
-  writeFileSync(join(run, "weights.safetensors"), encodeSafetensors(tensors, { [METADATA_HASH]: ir.hash }));
-  return { run, ir, values };
-}
+const compileText = (name: string, text: string): Ir => compileTextIn(dir, name, text);
+const makeRun = (name: string, text: string, seed: number) => makeRandomRun(dir, name, text, seed, tok);
 
 let backend: Promise<Tf> | null = null;
 const tfOf = () => (backend ??= initBackend("wasm", { log: () => {} }).then((b) => b.tf));

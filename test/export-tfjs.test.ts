@@ -15,19 +15,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type * as Tfjs from "@tensorflow/tfjs";
-import { compile } from "../compiler/compile.js";
 import type { Ir, IrBpeTokenizer } from "../compiler/ir/types.js";
-import { irToJson } from "../compiler/ir/yaml.js";
 import { initBackend, type Tf } from "../runtime/backend.js";
 import { exportTfjs, loadTfjsExport, SHARD_BYTES, shardNames, TfjsExportError } from "../runtime/export/tfjs.js";
 import { irParams, Model } from "../runtime/model.js";
-import { uniform01 } from "../runtime/random.js";
-import { encodeSafetensors, METADATA_HASH } from "../runtime/safetensors.js";
 import { CharTokenizer } from "../runtime/tokenizer.js";
 import { saveRunTokenizer, trainBpeTokenizer } from "../runtime/tokenizers/load.js";
 import { assignValues } from "../runtime/weights.js";
 import { runVlmc } from "./helpers/cli.js";
 import { relError } from "./helpers/numeric.js";
+import { makeRandomRun } from "./helpers/random-run.js";
 import { repoPath } from "./helpers/paths.js";
 
 const dir = mkdtempSync(join(tmpdir(), "vlmc-export-tfjs-"));
@@ -49,28 +46,7 @@ train {
 }
 `;
 
-function compileText(name: string, text: string): Ir {
-  const path = join(dir, `${name}.vlm`);
-  writeFileSync(path, text);
-  const { ir, diagnostics } = compile(path, { baseDir: dir });
-  assert.ok(ir, diagnostics.map((d) => `${d.code} ${d.message}`).join("\n"));
-  assert.deepEqual(diagnostics.map((d) => `${d.code} ${d.message}`), []);
-  return ir;
-}
-
-/** A run folder as `vlmc train` leaves it, every parameter random. */
-function makeRun(name: string, text: string, seed: number): { run: string; ir: Ir; values: Map<string, Float32Array> } {
-  const run = join(dir, name);
-  mkdirSync(run, { recursive: true });
-  const ir = compileText(name, text);
-  writeFileSync(join(run, "ir.json"), irToJson(ir));
-  if (ir.tokenizer?.kind === "chars") writeFileSync(join(run, "tokenizer.json"), JSON.stringify(tok.toJSON()));
-  const rand = uniform01(seed);
-  const values = new Map(irParams(ir).map((p) => [p.name, Float32Array.from({ length: p.shape.reduce((a, b) => a * b, 1) }, () => (rand() - 0.5) * 0.6)]));
-  const tensors = irParams(ir).map((p) => ({ name: p.name, dtype: "F32" as const, shape: p.shape, data: values.get(p.name)! }));
-  writeFileSync(join(run, "weights.safetensors"), encodeSafetensors(tensors, { [METADATA_HASH]: ir.hash }));
-  return { run, ir, values };
-}
+const makeRun = (name: string, text: string, seed: number) => makeRandomRun(dir, name, text, seed, tok);
 
 let tf: Tf;
 let main: { run: string; ir: Ir; values: Map<string, Float32Array>; out: string; stdout: string };

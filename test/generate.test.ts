@@ -5,7 +5,7 @@
 // maxTokens, and per-row start tokens. A seeded model with an encoder checks the image path: a
 // batch decodes exactly as each of its rows decodes alone, and as a plain loop over full
 // forward passes picking the argmax in JavaScript.
-import { test, before, after } from "node:test";
+import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { compile } from "../compiler/compile.js";
 import type { Ir } from "../compiler/ir/types.js";

@@ -9,7 +9,7 @@
 //
 // Problems with the folder are RunError values with one-line messages; `usage` says whether the
 // folder could not be read at all (exit 2) or holds something that does not fit (exit 1).
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import type { Diagnostic } from "../../compiler/diagnostics/diagnostic.js";
