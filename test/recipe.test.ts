@@ -35,6 +35,15 @@ test("vlmc summary --format json lists the recipe's four stages: what each train
   const enc = s.modules.find((m: { name: string }) => m.name === "encoder");
   assert.deepEqual(enc.output, ["B", 36, 96]);
   assert.equal(enc.params, 0);
+  // Its own weights are counted apart: those of model.json's layers up to the cut (in the
+  // topological order Keras lists them), read here from the manifest.
+  const folder = JSON.parse(readFileSync(repoPath("models", "nsfwjs-mobilenet_v2", "model.json"), "utf8"));
+  const names: string[] = folder.modelTopology.model_config.config.layers.map((l: { name: string }) => l.name);
+  const upToCut = new Set(names.slice(0, names.indexOf("block_12_add") + 1));
+  const weights = (folder.weightsManifest as { weights: { name: string; shape: number[] }[] }[]).flatMap((g) => g.weights);
+  const frozen = weights.filter((w) => upToCut.has(w.name.split("/")[0]!)).reduce((a, w) => a + w.shape.reduce((x, y) => x * y, 1), 0);
+  assert.ok(frozen > 0);
+  assert.equal(s.params.pretrained_frozen, frozen);
 });
 
 test("the recipe runs its four stages on the default backend, the frozen encoder's outputs computed once", () => {

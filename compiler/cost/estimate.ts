@@ -179,6 +179,8 @@ export interface Estimate {
   textBudget: number | null;
   paramsTotal: number;
   paramsByModule: Partial<Record<ModuleName, number>>;
+  /** Weights of pretrained models run as layers (a `tfjs` encoder's), always frozen and not vlmc parameters. */
+  paramsPretrainedFrozen: number;
   modules: ModuleCost[];
   stages: StageCost[];
   /** Decoder FLOPs for one generated token (null without a decoder). */
@@ -250,6 +252,14 @@ export function estimate(ir: Ir, options: EstimateOptions = {}): Estimate {
   const paramsByModule: Partial<Record<ModuleName, number>> = {};
   for (const m of modules) paramsByModule[m.name] = m.params;
   const paramsTotal = modules.reduce((a, m) => a + m.params, 0);
+  let paramsPretrainedFrozen = 0;
+  const frozenIn = (ls: readonly IrLayer[]): void => {
+    for (const l of ls) {
+      if (l.kind === "tfjs_model" && typeof l.attrs.frozen_params === "number") paramsPretrainedFrozen += l.attrs.frozen_params;
+      if (l.children) frozenIn(l.children);
+    }
+  };
+  for (const m of Object.values(ir.modules)) if (m) frozenIn(m.layers);
 
   const cacheLength = context ?? visual + text;
   const est: Estimate = {
@@ -261,6 +271,7 @@ export function estimate(ir: Ir, options: EstimateOptions = {}): Estimate {
     textBudget,
     paramsTotal,
     paramsByModule,
+    paramsPretrainedFrozen,
     modules,
     stages: [],
     flopsPerToken: ir.modules.decoder ? tokenFlops(ir.modules.decoder, cacheLength, unknown) : null,

@@ -61,7 +61,7 @@ export interface SummaryJson {
   visual_tokens: number;
   context: number | null;
   text_budget: number | null;
-  params: { total: number; trainable_by_stage: Record<string, number>; by_module: Record<string, number> };
+  params: { total: number; trainable_by_stage: Record<string, number>; by_module: Record<string, number>; pretrained_frozen: number };
   modules: SummaryModule[];
   stages: SummaryStage[];
   flops_per_token: number | null;
@@ -93,6 +93,7 @@ export function summaryJson(est: Estimate): SummaryJson {
       total: est.paramsTotal,
       trainable_by_stage: Object.fromEntries(est.stages.map((s) => [s.name, s.paramsTrained])),
       by_module: Object.fromEntries(est.modules.map((m) => [m.name, m.params])),
+      pretrained_frozen: est.paramsPretrainedFrozen,
     },
     modules: est.modules.map((m) => ({
       name: m.name,
@@ -194,7 +195,8 @@ export function renderSummary(est: Estimate, options: TextSummaryOptions): strin
   const out: string[] = [];
   const trainable = new Set(est.stages.flatMap((s) => s.train));
   const trainableParams = est.modules.filter((m) => trainable.has(m.name)).reduce((a, m) => a + m.params, 0);
-  out.push(`${c.bold(`model ${est.model}`)}: ${grouped(est.paramsTotal)} parameters (${count(est.paramsTotal)}), ${count(trainableParams)} trained in some stage`);
+  const pretrained = est.paramsPretrainedFrozen > 0 ? `; and ${count(est.paramsPretrainedFrozen)} frozen weights of a pretrained model (not parameters: never trained or saved)` : "";
+  out.push(`${c.bold(`model ${est.model}`)}: ${grouped(est.paramsTotal)} parameters (${count(est.paramsTotal)}), ${count(trainableParams)} trained in some stage${pretrained}`);
   const seq =
     est.visualTokens > 0
       ? `${est.visualTokens} visual token${est.visualTokens === 1 ? "" : "s"} + ${est.text} text tokens in the decoder`
