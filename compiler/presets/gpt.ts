@@ -3,6 +3,7 @@
 // positions, SwiGLU, no biases, untied head, optional grouped key/value heads).
 // `gpt { pretrained: "folder" }` reads a Hugging Face GPT-2 folder (gptFolder below).
 import { hfGpt2Settings, type HfGpt2Config } from "../../runtime/hf-gpt2.js";
+import { hfLlamaSettings, type HfLlamaConfig } from "../../runtime/hf-llama.js";
 import { diagnostic } from "../diagnostics/diagnostic.js";
 import { initSetting } from "../layers/init.js";
 import type { LayerNode } from "../layers/kind.js";
@@ -91,18 +92,74 @@ export const gptFolder: PretrainedKind = {
       problems: [],
     };
   },
-  verify(r, settings, span) {
-    // A written `vocab` is checked against the folder (E0720) and the tokenizer (E0307, as any decoder's).
-    if (r.has("vocab")) return;
-    const size = r.external.tokenizerSize?.() ?? null;
-    if (size === null || size === settings.vocab) return;
-    r.diags.push(
-      diagnostic("E0307", span, `the pretrained decoder's vocabulary of ${String(settings.vocab)} (\`vocab_size\` in config.json) does not match the tokenizer's ${size} tokens`, {
-        label: `vocab_size ${String(settings.vocab)}, tokenizer ${size}`,
-        help: ["remove the `tokenizer` section to use the folder's tokenizer.json, or give a tokenizer of the checkpoint's vocabulary"],
-      }),
-    );
+  verify: checkFolderVocab,
+};
+
+/** A written `vocab` is checked against the folder (E0720); the folder's against the tokenizer (E0307, as any decoder's). */
+function checkFolderVocab(...[r, settings, span]: Parameters<NonNullable<PretrainedKind["verify"]>>): void {
+  if (r.has("vocab")) return;
+  const size = r.external.tokenizerSize?.() ?? null;
+  if (size === null || size === settings.vocab) return;
+  r.diags.push(
+    diagnostic("E0307", span, `the pretrained decoder's vocabulary of ${String(settings.vocab)} (\`vocab_size\` in config.json) does not match the tokenizer's ${size} tokens`, {
+      label: `vocab_size ${String(settings.vocab)}, tokenizer ${size}`,
+      help: ["remove the `tokenizer` section to use the folder's tokenizer.json, or give a tokenizer of the checkpoint's vocabulary"],
+    }),
+  );
+}
+
+/** Where each setting of a pretrained llama comes from in config.json, for messages. */
+const LLAMA_ORIGIN: Record<string, string> = {
+  vocab: "`vocab_size`",
+  dim: "`hidden_size`",
+  heads: "`num_attention_heads`",
+  kv_heads: "`num_key_value_heads`",
+  layers: "`num_hidden_layers`",
+  hidden: "`intermediate_size`",
+  context: "`max_position_embeddings`",
+  rope_base: "`rope_theta`",
+  norm_eps: "`rms_norm_eps`",
+  tie_embeddings: "`tie_word_embeddings`",
+};
+
+/**
+ * A Hugging Face Llama folder (LlamaForCausalLM, as `vlmc export --format hf` writes one) as a
+ * `llama` decoder: config.json through `hfLlamaSettings` (runtime/hf-llama.ts), plus what the
+ * preset fixes (rotary positions, no head bias); model.safetensors is the weights, read by
+ * Hugging Face's names. `context` (max_position_embeddings) may be written smaller: rotary
+ * positions have no table to cut.
+ */
+export const llamaFolder: PretrainedKind = {
+  what: "a Hugging Face Llama checkpoint",
+  requires: ["config.json", "model.safetensors"],
+  exclusive: ["weights"],
+  atMost: ["context"],
+  soft: ["dropout"],
+  origin: (key) => (LLAMA_ORIGIN[key] ? `${LLAMA_ORIGIN[key]} in config.json` : undefined),
+  read(folder) {
+    const config = folder.json("config.json");
+    if (!config || typeof config !== "object" || Array.isArray(config)) return { settings: null, problems: ["`config.json` is not a JSON object"] };
+    const c = config as HfLlamaConfig & { architectures?: unknown };
+    if (c.model_type !== "llama") return { settings: null, problems: [`config.json's \`model_type\` is ${JSON.stringify(c.model_type ?? null)}, not "llama"`] };
+    const archs = Array.isArray(c.architectures) ? c.architectures : [];
+    const other = archs.find((a) => a !== "LlamaForCausalLM" && a !== "LlamaModel");
+    if (other !== undefined) return { settings: null, problems: [`config.json's \`architectures\` names ${JSON.stringify(other)}; a llama decoder reads LlamaForCausalLM or LlamaModel`] };
+    const { settings, problems } = hfLlamaSettings(c);
+    if (!settings) return { settings: null, problems: problems.map((p) => `config.json: ${p}`) };
+    return {
+      settings: {
+        ...settings,
+        kv_heads: settings.kv_heads ?? settings.heads!,
+        tie_embeddings: settings.tie_embeddings ?? false,
+        dropout: c.attention_dropout ?? 0,
+        position: "rope",
+        head_bias: false,
+        weights: folder.file("model.safetensors"),
+      },
+      problems: [],
+    };
   },
+  verify: checkFolderVocab,
 };
 
 const scale = {
@@ -168,6 +225,7 @@ export const llama: Preset = {
   doc: "A Llama-style decoder: RMSNorm, rotary positions, SwiGLU feed-forward, no biases, untied LM head, optional grouped key/value heads.",
   settings: {
     ...decoderCommon({ position: "rope", tie: false }),
+    pretrained: pretrainedSetting(llamaFolder),
     heads: { type: int(1, 4096), doc: "query heads; must divide `dim`" },
     kv_heads: { type: int(1, 4096), default: (r) => r.get("heads"), defaultDoc: "heads", doc: "key/value heads (grouped-query attention); must divide `heads`" },
     layers: { type: int(0, LIMITS.repeat), doc: "transformer blocks" },
