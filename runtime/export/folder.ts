@@ -22,6 +22,7 @@ export function writeFolderAtomic(out: string, files: ReadonlyMap<string, Uint8A
   try {
     mkdirSync(tmp);
     for (const [name, data] of files) {
+      if (name.includes("/")) mkdirSync(dirname(join(tmp, name)), { recursive: true }); // `pretrained/NAME/model.json`
       writeFileSync(join(tmp, name), data, { flush: true });
       written += size(data);
       onFile?.(written, total);

@@ -10,6 +10,9 @@
 //   group1-shardNofM.bin       the weights, concatenated in manifest order and cut every 4 MiB
 //                              (a tensor may straddle two shards), as tfjs's converter writes them
 //   tokenizer.json (...)       the run's tokenizer files, as the run folder has them
+//   pretrained/NAME/           a pretrained tfjs encoder's folder (model.json and its shards: its
+//                              weights are not parameters, so not in the shards above), the
+//                              exported IR pointing there, so the export runs on its own
 //   model.ts, model.js         the standalone module `vlmc compile --emit ts` writes from the IR
 //                              (compiler/emit/ts.ts), plus `loadExport(url)`, which reads this
 //                              folder with tf.io.http + tf.io.decodeWeights: an app needs only
@@ -30,7 +33,7 @@ import { basename, join } from "node:path";
 import type * as TsMorph from "ts-morph";
 import { decoderContext, visualTokens } from "../../compiler/cost/estimate.js";
 import { emitTs } from "../../compiler/emit/ts.js";
-import type { Ir } from "../../compiler/ir/types.js";
+import type { Ir, IrLayer } from "../../compiler/ir/types.js";
 import { admitIr } from "../../compiler/ir/validate.js";
 import type { Tf } from "../backend.js";
 import { irParams } from "../model.js";
@@ -38,6 +41,7 @@ import { formatShape } from "../safetensors.js";
 import type { Special, Tokenizer } from "../tokenizer.js";
 import { loadRunTokenizer } from "../tokenizers/load.js";
 import { loadWeights } from "../weights-check.js";
+import { PretrainedError, resolvePretrained } from "../pretrained/index.js";
 import { writeFolderAtomic } from "./folder.js";
 import { ExportError } from "./hf.js";
 
@@ -155,7 +159,7 @@ function metadataOf(ir: Ir, tokenizer: Tokenizer, tokFiles: string[], params: nu
  * so far and in all, after each file.
  */
 export function exportTfjs(
-  run: { ir: Ir; tokenizer: Tokenizer; weights: string; weightsLabel: string },
+  run: { ir: Ir; tokenizer: Tokenizer; weights: string; weightsLabel: string; dir?: string },
   out: string,
   options: { shardBytes?: number; onProgress?: (written: number, total: number) => void } = {},
 ): TfjsExport {
@@ -182,6 +186,9 @@ export function exportTfjs(
   const shards = shardNames(bytes, shardBytes);
   const manifest = [{ paths: shards, weights: params.map((p): TfjsManifestEntry => ({ name: p.name, shape: [...p.shape], dtype: "float32" })) }];
 
+  // A pretrained tfjs encoder's folder travels with the export (its weights are not parameters,
+  // so not in the shards): its files under pretrained/NAME/, the IR pointing there.
+  const bundled = bundlePretrained(ir, run.dir);
   const module = exportModule(ir);
   if ("why" in module) notes.push(module.why);
   const tokFiles = ir.tokenizer ? tokenizer.files() : {};
@@ -190,7 +197,7 @@ export function exportTfjs(
     format: TFJS_FORMAT,
     generatedBy: `vlmc ${packageVersion()}`,
     convertedBy: "vlmc export --format tfjs",
-    modelTopology: ir,
+    modelTopology: bundled.ir,
     weightsManifest: manifest,
     userDefinedMetadata: metadata,
   };
@@ -199,12 +206,48 @@ export function exportTfjs(
   files.set("model.json", `${JSON.stringify(modelJson)}\n`);
   shards.forEach((name, i) => files.set(name, all.subarray(i * shardBytes, Math.min(bytes, (i + 1) * shardBytes))));
   for (const [name, text] of Object.entries(tokFiles)) files.set(name, text);
+  for (const [name, data] of bundled.files) files.set(name, data);
   if ("ts" in module) {
     files.set("model.ts", module.ts);
     files.set("model.js", module.js);
   }
   writeFolderAtomic(out, files, options.onProgress);
   return { files: [...files.keys()], shards, bytes, notes };
+}
+
+/**
+ * The files of the IR's pretrained tfjs folders (checked against their recorded sha256) as
+ * `pretrained/NAME/FILE`, and a copy of the IR whose layers point there. `dir`: the folder the
+ * IR's paths are relative to (the run's); needed only when there is such a layer.
+ */
+function bundlePretrained(ir: Ir, dir: string | undefined): { ir: Ir; files: Map<string, Uint8Array> } {
+  const files = new Map<string, Uint8Array>();
+  const layers = (i: Ir): IrLayer[] => {
+    const out: IrLayer[] = [];
+    const walk = (ls: IrLayer[]) => ls.forEach((l) => (l.kind === "tfjs_model" ? out.push(l) : l.children && walk(l.children)));
+    for (const m of Object.values(i.modules)) if (m) walk(m.layers);
+    return out;
+  };
+  if (layers(ir).length === 0) return { ir, files };
+  if (dir === undefined) throw new ExportError("the model runs a pretrained tfjs folder, and the run's folder was not given to find it");
+  let absolute: Ir;
+  try {
+    absolute = resolvePretrained(ir, dir);
+  } catch (err) {
+    if (err instanceof PretrainedError) throw new ExportError(`the pretrained encoder cannot be exported: ${err.message}`);
+    throw err;
+  }
+  const copy = structuredClone(ir);
+  const used = new Set<string>();
+  layers(absolute).forEach((l, k) => {
+    const folder = String(l.attrs.weights);
+    let name = basename(folder);
+    while (used.has(name)) name = `${basename(folder)}-${k}`;
+    used.add(name);
+    for (const f of l.attrs.files as string[]) files.set(`pretrained/${name}/${f}`, new Uint8Array(readFileSync(join(folder, f))));
+    layers(copy)[k]!.attrs.weights = `pretrained/${name}`;
+  });
+  return { ir: copy, files };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -276,7 +319,14 @@ export async function loadTfjsExport(tf: Tf, dir: string): Promise<TfjsExportCon
 
   const admitted = admitIr(artifacts.modelTopology, file);
   if (!admitted.ir) throw new TfjsExportError(`${file}: its modelTopology is not a valid IR: ${admitted.diagnostics.map((d) => `${d.code} ${d.message}`)[0] ?? "rejected"}`);
-  const ir = admitted.ir;
+  // A bundled pretrained encoder's folder (pretrained/NAME), made absolute once its files are checked.
+  let ir: Ir;
+  try {
+    ir = resolvePretrained(admitted.ir, dir);
+  } catch (err) {
+    if (err instanceof PretrainedError) throw new TfjsExportError(`${dir}: ${err.message}`);
+    throw err;
+  }
   const specs = artifacts.weightSpecs ?? [];
   const params = irParams(ir);
   const bySpec = new Map(specs.map((s) => [s.name, s]));

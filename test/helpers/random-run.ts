@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { compile } from "../../compiler/compile.js";
+import { rebaseIr } from "../../compiler/ir/paths.js";
 import type { Ir } from "../../compiler/ir/types.js";
 import { irToJson } from "../../compiler/ir/yaml.js";
 import { irParams } from "../../runtime/model.js";
@@ -27,7 +28,8 @@ export function makeRandomRun(dir: string, name: string, text: string, seed: num
   const run = join(dir, name);
   mkdirSync(run, { recursive: true });
   const ir = compileText(dir, name, text);
-  writeFileSync(join(run, "ir.json"), irToJson(ir));
+  // The run's ir.json has its paths relative to the run folder, as `vlmc train` writes it.
+  writeFileSync(join(run, "ir.json"), irToJson(rebaseIr(structuredClone(ir), dir, run)));
   if (ir.tokenizer?.kind === "chars") writeFileSync(join(run, "tokenizer.json"), JSON.stringify(tok.toJSON()));
   const rand = uniform01(seed);
   const values = new Map(irParams(ir).map((p) => [p.name, Float32Array.from({ length: p.shape.reduce((a, b) => a * b, 1) }, () => (rand() - 0.5) * 0.6)]));
