@@ -61,6 +61,16 @@ export function summaryLine(diags: readonly { severity: string }[]): string {
   return parts.length ? `${parts.join(", ")}\n` : "";
 }
 
+/**
+ * The run folder of a command that takes it as an argument or as `--run DIR`: the folder, or the
+ * usage error's message when both name different folders or neither names one.
+ */
+export function runFolderArg(dirArg: string | undefined, run: string | undefined): { dir: string } | { error: string } {
+  if (dirArg !== undefined && run !== undefined && dirArg !== run) return { error: `two run folders given (${dirArg} and --run ${run}): give one` };
+  const dir = run ?? dirArg;
+  return dir === undefined ? { error: "no run folder: give --run DIR (a folder written by `vlmc train`)" } : { dir };
+}
+
 /** A commander argument parser for `--batch N` and the like: a whole number of at least 1. */
 export function positiveInt(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) throw new InvalidArgumentError("expected a whole number of at least 1");

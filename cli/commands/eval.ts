@@ -22,7 +22,7 @@ import { writeReport } from "../../runtime/report/report.js";
 import { evaluateRun, readRun, RunError, SPLITS, type EvalResult, type SplitName } from "../../runtime/eval/run.js";
 import { answerJson, answerReport, evaluateAnswers, isChatData } from "../../runtime/eval/answers.js";
 import type { Io } from "../main.js";
-import { displayPath, EXIT_ERRORS, EXIT_OK, EXIT_USAGE, positiveInt, reportDiagnostics } from "../report.js";
+import { displayPath, EXIT_ERRORS, EXIT_OK, EXIT_USAGE, positiveInt, reportDiagnostics, runFolderArg } from "../report.js";
 import { backendOption } from "./backend.js";
 
 export interface EvalCliOptions {
@@ -77,9 +77,9 @@ export async function runEval(dirArg: string | undefined, opts: EvalCliOptions, 
     io.stderr(`vlmc: error: ${message}\n`);
     return EXIT_USAGE;
   };
-  if (dirArg !== undefined && opts.run !== undefined && dirArg !== opts.run) return usage(`two run folders given (${dirArg} and --run ${opts.run}): give one`);
-  const dir = opts.run ?? dirArg;
-  if (dir === undefined) return usage("no run folder: give --run DIR (a folder written by `vlmc train`)");
+  const folder = runFolderArg(dirArg, opts.run);
+  if ("error" in folder) return usage(folder.error);
+  const { dir } = folder;
   if (opts.data !== undefined && opts.split !== undefined) return usage("--split picks images of the run's own data; it cannot be combined with --data FILE");
 
   if (opts.data !== undefined) {

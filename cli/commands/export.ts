@@ -17,7 +17,7 @@ import { exportHfLlama } from "../../runtime/export/llama.js";
 import { exportTfjs } from "../../runtime/export/tfjs.js";
 import { readRun, RunError } from "../../runtime/eval/run.js";
 import type { Io } from "../main.js";
-import { displayPath, EXIT_ERRORS, EXIT_OK, EXIT_USAGE, reportDiagnostics } from "../report.js";
+import { displayPath, EXIT_ERRORS, EXIT_OK, EXIT_USAGE, reportDiagnostics, runFolderArg } from "../report.js";
 
 export interface ExportCliOptions {
   run?: string;
@@ -56,9 +56,9 @@ export function runExport(dirArg: string | undefined, opts: ExportCliOptions, io
     io.stderr(`vlmc: error: ${message}\n`);
     return EXIT_USAGE;
   };
-  if (dirArg !== undefined && opts.run !== undefined && dirArg !== opts.run) return usage(`two run folders given (${dirArg} and --run ${opts.run}): give one`);
-  const dir = opts.run ?? dirArg;
-  if (dir === undefined) return usage("no run folder: give --run DIR (a folder written by `vlmc train`)");
+  const folder = runFolderArg(dirArg, opts.run);
+  if ("error" in folder) return usage(folder.error);
+  const { dir } = folder;
   let run;
   try {
     run = readRun(dir, opts.checkpoint);

@@ -7,7 +7,7 @@ import { hfLlamaSettings, type HfLlamaConfig } from "../../runtime/hf-llama.js";
 import { diagnostic } from "../diagnostics/diagnostic.js";
 import { initSetting } from "../layers/init.js";
 import type { LayerNode } from "../layers/kind.js";
-import { pretrainedSetting, type PretrainedKind } from "../resolve/pretrained.js";
+import { pretrainedSetting, type PretrainedFolder, type PretrainedKind } from "../resolve/pretrained.js";
 import type { Schema } from "../resolve/section.js";
 import { bool, float, int, LIMITS, oneOf, str } from "../resolve/types.js";
 import { node, read, type Preset } from "./preset.js";
@@ -34,6 +34,20 @@ export function decoderCommon(defaults: { position: string; tie: boolean }): Sch
     weights: { type: str, default: "", defaultDoc: "none", doc: "pretrained weights (.safetensors), relative to the spec" },
     init: initSetting,
   };
+}
+
+/**
+ * A decoder folder's config.json, when it is a JSON object of `modelType` whose `architectures`
+ * (if any) are all among `archs`; else the problem, for E0721.
+ */
+function decoderConfig<C>(folder: PretrainedFolder, modelType: string, preset: string, archs: readonly string[]): C | { problem: string } {
+  const config = folder.json("config.json");
+  if (!config || typeof config !== "object" || Array.isArray(config)) return { problem: "`config.json` is not a JSON object" };
+  const c = config as { model_type?: unknown; architectures?: unknown };
+  if (c.model_type !== modelType) return { problem: `config.json's \`model_type\` is ${JSON.stringify(c.model_type ?? null)}, not "${modelType}"` };
+  const other = (Array.isArray(c.architectures) ? c.architectures : []).find((a) => !archs.includes(a));
+  if (other !== undefined) return { problem: `config.json's \`architectures\` names ${JSON.stringify(other)}; a ${preset} decoder reads ${archs.join(" or ")}` };
+  return config as C;
 }
 
 /** Where each setting of a pretrained gpt comes from in config.json, for messages. */
@@ -67,13 +81,8 @@ export const gptFolder: PretrainedKind = {
   soft: ["dropout", "tie_embeddings"],
   origin: (key) => (GPT2_ORIGIN[key] ? `${GPT2_ORIGIN[key]} in config.json` : undefined),
   read(folder) {
-    const config = folder.json("config.json");
-    if (!config || typeof config !== "object" || Array.isArray(config)) return { settings: null, problems: ["`config.json` is not a JSON object"] };
-    const c = config as HfGpt2Config & { architectures?: unknown };
-    if (c.model_type !== "gpt2") return { settings: null, problems: [`config.json's \`model_type\` is ${JSON.stringify(c.model_type ?? null)}, not "gpt2"`] };
-    const archs = Array.isArray(c.architectures) ? c.architectures : [];
-    const other = archs.find((a) => a !== "GPT2LMHeadModel" && a !== "GPT2Model");
-    if (other !== undefined) return { settings: null, problems: [`config.json's \`architectures\` names ${JSON.stringify(other)}; a gpt decoder reads GPT2LMHeadModel or GPT2Model`] };
+    const c = decoderConfig<HfGpt2Config>(folder, "gpt2", "gpt", ["GPT2LMHeadModel", "GPT2Model"]);
+    if ("problem" in c) return { settings: null, problems: [c.problem] };
     const { settings, problems } = hfGpt2Settings(c);
     if (!settings) return { settings: null, problems: problems.map((p) => `config.json: ${p}`) };
     return {
@@ -137,13 +146,8 @@ export const llamaFolder: PretrainedKind = {
   soft: ["dropout"],
   origin: (key) => (LLAMA_ORIGIN[key] ? `${LLAMA_ORIGIN[key]} in config.json` : undefined),
   read(folder) {
-    const config = folder.json("config.json");
-    if (!config || typeof config !== "object" || Array.isArray(config)) return { settings: null, problems: ["`config.json` is not a JSON object"] };
-    const c = config as HfLlamaConfig & { architectures?: unknown };
-    if (c.model_type !== "llama") return { settings: null, problems: [`config.json's \`model_type\` is ${JSON.stringify(c.model_type ?? null)}, not "llama"`] };
-    const archs = Array.isArray(c.architectures) ? c.architectures : [];
-    const other = archs.find((a) => a !== "LlamaForCausalLM" && a !== "LlamaModel");
-    if (other !== undefined) return { settings: null, problems: [`config.json's \`architectures\` names ${JSON.stringify(other)}; a llama decoder reads LlamaForCausalLM or LlamaModel`] };
+    const c = decoderConfig<HfLlamaConfig>(folder, "llama", "llama", ["LlamaForCausalLM", "LlamaModel"]);
+    if ("problem" in c) return { settings: null, problems: [c.problem] };
     const { settings, problems } = hfLlamaSettings(c);
     if (!settings) return { settings: null, problems: problems.map((p) => `config.json: ${p}`) };
     return {
